@@ -1,0 +1,8 @@
+//! Switchyard: a softswitch and contact-center engine.
+//!
+//! The SIP, registrar and B2BUA cores are sans-IO state machines; `rt` is the
+//! tokio edge that owns sockets, clocks and the store. See ARCHITECTURE.md.
+#![forbid(unsafe_code)]
+#![warn(missing_docs, unreachable_pub)]
+
+pub mod sip;
