@@ -11,6 +11,7 @@ pub mod header;
 pub mod message;
 pub mod parse;
 pub mod reject;
+pub mod transport;
 pub mod uri;
 
 pub use header::HeaderName;
