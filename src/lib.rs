@@ -5,4 +5,9 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod config;
+pub mod engine;
+pub mod registrar;
+pub mod rt;
 pub mod sip;
+pub mod store;

@@ -1,1 +1,137 @@
-fn main(){}
+//! `switchyard`: run the switch, or check a configuration.
+
+use std::collections::HashMap;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+
+use switchyard::config::{self, Config};
+use switchyard::engine::{Engine, LocalAddrs};
+
+#[derive(Parser)]
+#[command(name = "switchyard", version, about = "A SIP softswitch: registrar, B2BUA and carrier trunks")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the switch (without --config: the embedded default configuration).
+    Run {
+        /// Configuration file (TOML).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Validate a configuration and print `file:line: what is wrong`.
+    Check {
+        /// Configuration file (TOML); without it the embedded default is checked.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Print the embedded default configuration.
+    DefaultConfig,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Check { config } => match load(config.as_ref()) {
+            Ok(cfg) => match resolve_trunks(&cfg) {
+                Ok(_) => {
+                    println!("{}: ok ({} users, {} trunks, {} routes)", name(config.as_ref()), cfg.users.len(), cfg.trunks.len(), cfg.routes.len());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("{}: {e:#}", name(config.as_ref()));
+                    ExitCode::from(1)
+                }
+            },
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::from(1)
+            }
+        },
+        Command::DefaultConfig => {
+            print!("{}", config::DEFAULT_TOML);
+            ExitCode::SUCCESS
+        }
+        Command::Run { config } => {
+            let cfg = match load(config.as_ref()) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(1);
+                }
+            };
+            match run(cfg, config) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("switchyard: {e:#}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+    }
+}
+
+fn name(p: Option<&PathBuf>) -> String {
+    p.map_or_else(|| config::EMBEDDED_NAME.to_owned(), |p| p.display().to_string())
+}
+
+fn load(p: Option<&PathBuf>) -> Result<Config, config::ConfigError> {
+    match p {
+        Some(p) => config::load(p),
+        None => Ok(config::embedded_default()),
+    }
+}
+
+/// Trunk hosts are resolved once at start: the core never blocks on DNS.
+fn resolve_trunks(cfg: &Config) -> Result<HashMap<String, SocketAddr>> {
+    let mut out = HashMap::new();
+    for t in &cfg.trunks {
+        let addr = (t.host.as_str(), t.port)
+            .to_socket_addrs()
+            .with_context(|| format!("trunk {}: cannot resolve {}", t.name, t.host))?
+            .next()
+            .with_context(|| format!("trunk {}: {} has no address", t.name, t.host))?;
+        out.insert(t.name.clone(), addr);
+    }
+    Ok(out)
+}
+
+fn init_tracing(cfg: &Config) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&cfg.log.level));
+    let b = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    if cfg.log.json {
+        b.json().init();
+    } else {
+        b.init();
+    }
+}
+
+fn run(cfg: Config, path: Option<PathBuf>) -> Result<()> {
+    init_tracing(&cfg);
+    tracing::info!(config = %name(path.as_ref()), version = env!("CARGO_PKG_VERSION"), "starting");
+    let trunks = resolve_trunks(&cfg)?;
+    let cfg = Arc::new(cfg);
+    let local = LocalAddrs::from_config(&cfg);
+    // Build once without bindings so that every error the core can raise is
+    // reported here, before any socket is bound.
+    let clock = switchyard::rt::clock::Clock::now;
+    let wall = switchyard::rt::clock::Clock::wall;
+    Engine::new(cfg.clone(), local.clone(), clock(), wall(), Vec::new(), trunks.clone()).context("invalid configuration")?;
+    let core_cfg = cfg.clone();
+    switchyard::rt::run(&cfg, move |restored| {
+        // Same arguments as the check above, so this cannot fail.
+        Engine::new(core_cfg, local, clock(), wall(), restored, trunks).expect("validated before start")
+    })
+    .context("switch stopped with an error")?;
+    tracing::info!("stopped");
+    Ok(())
+}

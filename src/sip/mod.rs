@@ -5,12 +5,14 @@
 
 pub mod auth;
 pub mod build;
+pub mod dialog;
 pub mod frame;
 pub(crate) mod grammar;
 pub mod header;
 pub mod message;
 pub mod parse;
 pub mod reject;
+pub mod transaction;
 pub mod transport;
 pub mod uri;
 

@@ -1,0 +1,551 @@
+//! The switch core: one sans-IO state machine that owns the transaction layer,
+//! the registrar, every call and every trunk registration.
+//!
+//! Call order, as for every core here: feed input with
+//! [`Engine::handle_input`] / [`Engine::handle_timeout`], then drain
+//! [`Engine::poll_transmit`] and [`Engine::poll_store`], then sleep until
+//! [`Engine::poll_timeout`]. Nothing in here reads a clock or touches a socket.
+//!
+//! Layering: bytes → `sip::parse` → transaction layer (retransmissions absorbed)
+//! → here: screening, authentication, REGISTER, and calls (`call.rs`), each call
+//! two or more dialogs (`sip::dialog`) glued back to back.
+
+mod auth;
+mod call;
+pub mod ids;
+mod register;
+pub mod screen;
+mod trunk;
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use tracing::{debug, info, warn};
+
+use crate::config::Config;
+use crate::registrar::{Policy, Registrar};
+use crate::sip::auth::{StoredSecret, Verifier};
+use crate::sip::build::{Writer, response_to};
+use crate::sip::header::HeaderName;
+use crate::sip::message::{Message, Method};
+use crate::sip::transaction::{ClientInput, ClientTxId, ServerInput, ServerTxId, TimerConfig, TransactionLayer, TxEvent};
+use crate::sip::transport::{ConnId, Peer, Transmit, Transport};
+use crate::store::{Binding, StoreOp};
+
+use call::{Call, CallKey, CallTimer, Side};
+use ids::Ids;
+use screen::Refuse;
+use trunk::TrunkRegistration;
+
+/// Where the switch can be reached, per transport, as written in Via and
+/// Contact.
+#[derive(Clone, Debug, Default)]
+pub struct LocalAddrs {
+    /// UDP listen address.
+    pub udp: Option<SocketAddr>,
+    /// TCP listen address.
+    pub tcp: Option<SocketAddr>,
+    /// TLS listen address.
+    pub tls: Option<SocketAddr>,
+    /// Host to advertise instead of the listen IP.
+    pub advertise: Option<String>,
+}
+
+impl LocalAddrs {
+    /// From the configuration's first listen address of each transport.
+    pub fn from_config(cfg: &Config) -> LocalAddrs {
+        LocalAddrs {
+            udp: cfg.server.udp.first().copied(),
+            tcp: cfg.server.tcp.first().copied(),
+            tls: cfg.server.tls.first().copied(),
+            advertise: cfg.server.advertise.as_ref().map(|a| a.to_string()),
+        }
+    }
+
+    fn addr(&self, t: Transport) -> Option<SocketAddr> {
+        match t {
+            Transport::Udp => self.udp,
+            Transport::Tcp => self.tcp,
+            Transport::Tls => self.tls,
+        }
+    }
+
+    /// `host:port` for Via sent-by on transport `t`.
+    pub fn sent_by(&self, t: Transport) -> String {
+        let a = self.addr(t).or(self.udp).or(self.tcp).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 5060)));
+        match &self.advertise {
+            Some(h) => format!("{h}:{}", a.port()),
+            None => a.to_string(),
+        }
+    }
+
+    /// Our Contact URI for transport `t`.
+    pub fn contact(&self, t: Transport) -> String {
+        match t {
+            Transport::Udp => format!("<sip:switchyard@{}>", self.sent_by(t)),
+            Transport::Tcp => format!("<sip:switchyard@{};transport=tcp>", self.sent_by(t)),
+            Transport::Tls => format!("<sip:switchyard@{};transport=tls>", self.sent_by(t)),
+        }
+    }
+}
+
+/// Counters for logs and tests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Messages that did not parse.
+    pub malformed: u64,
+    /// Calls started.
+    pub calls: u64,
+    /// CDRs written.
+    pub cdrs: u64,
+}
+
+/// Errors building an engine from a configuration.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EngineError {
+    /// A user's secret is unusable.
+    #[error("user {user}: {source}")]
+    Secret {
+        /// User name.
+        user: String,
+        /// Why.
+        source: crate::sip::auth::SecretError,
+    },
+    /// A trunk host did not resolve.
+    #[error("trunk {trunk}: cannot resolve {host}")]
+    Resolve {
+        /// Trunk name.
+        trunk: String,
+        /// Host.
+        host: String,
+    },
+}
+
+/// The switch core.
+pub struct Engine {
+    cfg: Arc<Config>,
+    local: LocalAddrs,
+    tx: TransactionLayer,
+    reg: Registrar,
+    verifier: Verifier,
+    secrets: HashMap<String, StoredSecret>,
+    trunk_addrs: HashMap<String, SocketAddr>,
+    trunk_regs: Vec<TrunkRegistration>,
+    calls: HashMap<CallKey, Call>,
+    by_call_id: HashMap<Box<str>, (CallKey, Side)>,
+    server_tx: HashMap<ServerTxId, (CallKey, Side)>,
+    client_tx: HashMap<ClientTxId, (CallKey, call::Purpose)>,
+    timers: BinaryHeap<Reverse<(Instant, CallKey, CallTimer)>>,
+    out: VecDeque<Transmit>,
+    store: VecDeque<StoreOp>,
+    scratch_ops: Vec<StoreOp>,
+    ids: Ids,
+    anchor: (Instant, u64),
+    next_key: u64,
+    draining: bool,
+    stats: Stats,
+    next_housekeeping: Instant,
+}
+
+impl Engine {
+    /// Builds the core. `now`/`wall_now` anchor the mapping from the monotonic
+    /// clock to wall time (CDRs, registration expiry, nonces); `restored` are the
+    /// bindings the store kept; `trunk_addrs` the resolved trunk addresses.
+    pub fn new(
+        cfg: Arc<Config>,
+        local: LocalAddrs,
+        now: Instant,
+        wall_now: SystemTime,
+        restored: Vec<Binding>,
+        trunk_addrs: HashMap<String, SocketAddr>,
+    ) -> Result<Engine, EngineError> {
+        let wall_ms = wall_now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+        let mut secrets = HashMap::new();
+        for u in &cfg.users {
+            let s = StoredSecret::new(u.password.as_deref(), u.ha1_md5.as_deref(), u.ha1_sha256.as_deref())
+                .map_err(|source| EngineError::Secret { user: u.name.clone(), source })?;
+            secrets.insert(u.name.clone(), s);
+        }
+        for t in &cfg.trunks {
+            if !trunk_addrs.contains_key(&t.name) {
+                return Err(EngineError::Resolve { trunk: t.name.clone(), host: t.host.clone() });
+            }
+        }
+        let mut key = [0u8; 32];
+        if getrandom::fill(&mut key).is_err() {
+            // Without OS randomness nonces would be forgeable; a process-unique
+            // fallback keeps them at least unpredictable across restarts.
+            key[..8].copy_from_slice(&wall_ms.to_le_bytes());
+            key[8..16].copy_from_slice(&u64::from(std::process::id()).to_le_bytes());
+        }
+        let policy = Policy {
+            min_expires: cfg.registrar.min_expires,
+            max_expires: cfg.registrar.max_expires,
+            default_expires: cfg.registrar.default_expires,
+            max_contacts: cfg.limits.max_contacts_per_user as usize,
+        };
+        let reg = Registrar::new(policy, restored, wall_ms / 1000);
+        let timers = TimerConfig { t1: cfg.timers.t1, t2: cfg.timers.t2, t4: cfg.timers.t4 };
+        let trunk_regs = cfg
+            .trunks
+            .iter()
+            .filter(|t| t.register)
+            .map(|t| TrunkRegistration::new(t, trunk_addrs[&t.name], now))
+            .collect();
+        info!(users = cfg.users.len(), trunks = cfg.trunks.len(), bindings = reg.len(), "core ready");
+        Ok(Engine {
+            verifier: Verifier::new(key, cfg.registrar.nonce_ttl.as_secs()),
+            cfg,
+            local,
+            tx: TransactionLayer::new(timers),
+            reg,
+            secrets,
+            trunk_addrs,
+            trunk_regs,
+            calls: HashMap::new(),
+            by_call_id: HashMap::new(),
+            server_tx: HashMap::new(),
+            client_tx: HashMap::new(),
+            timers: BinaryHeap::new(),
+            out: VecDeque::new(),
+            store: VecDeque::new(),
+            scratch_ops: Vec::new(),
+            ids: Ids::new(),
+            anchor: (now, wall_ms),
+            next_key: 1,
+            draining: false,
+            stats: Stats::default(),
+            next_housekeeping: now + Duration::from_secs(1),
+        })
+    }
+
+    /// Wall-clock milliseconds for a monotonic instant.
+    fn wall_ms(&self, now: Instant) -> u64 {
+        self.anchor.1 + now.saturating_duration_since(self.anchor.0).as_millis() as u64
+    }
+
+    fn wall_secs(&self, now: Instant) -> u64 {
+        self.wall_ms(now) / 1000
+    }
+
+    /// One datagram or stream frame from `peer`.
+    pub fn handle_input(&mut self, now: Instant, peer: Peer, bytes: &[u8]) {
+        match crate::sip::parse(bytes) {
+            Ok(msg) => {
+                if msg.is_request() {
+                    self.on_request(now, msg, peer);
+                } else {
+                    self.on_response(now, msg, peer);
+                }
+            }
+            Err(e) => {
+                self.stats.malformed += 1;
+                debug!(peer = %peer.addr, error = %e, "malformed message");
+                let tag = self.ids.tag();
+                if let Some(resp) = crate::sip::reject::response_to_unparsable(bytes, e.status(), &e.to_string(), &tag) {
+                    self.out.push_back(Transmit { dest: peer, bytes: Bytes::from(resp) });
+                }
+            }
+        }
+    }
+
+    fn on_request(&mut self, now: Instant, req: Message, peer: Peer) {
+        // Responses must be formable before anything else; a request without
+        // the mandatory headers is answered 400 without a transaction (it could
+        // not be matched to one anyway).
+        if let Some(d) = req.defect() {
+            if *req.method() != Method::Ack && req.top_via().is_some() && req.header(HeaderName::CSeq).is_some() {
+                let tag = self.ids.tag();
+                let b = response_to(&req, 400, &d.to_string(), Some(&tag), Some(peer.addr)).finish(None, b"");
+                self.out.push_back(Transmit { dest: peer, bytes: b });
+            }
+            return;
+        }
+        match self.tx.on_request(now, req, peer) {
+            ServerInput::New(id, req) => self.on_new_request(now, id, req, peer),
+            ServerInput::Ack(ack) => self.on_ack(now, ack, peer),
+            ServerInput::Absorbed => {}
+        }
+        self.drive_tx_events(now);
+    }
+
+    fn on_new_request(&mut self, now: Instant, id: ServerTxId, req: Message, peer: Peer) {
+        if let Err(r) = screen::screen(&req) {
+            self.refuse(now, id, &req, r);
+            return;
+        }
+        let in_dialog = req.to_tag().is_some();
+        match req.method().clone() {
+            Method::Cancel => self.on_cancel(now, id, &req),
+            _ if in_dialog => self.on_in_dialog(now, id, req, peer),
+            Method::Register => self.on_register(now, id, &req, peer),
+            Method::Options => {
+                let mut w = self.response(&req, 200, "", peer);
+                w.header(HeaderName::Allow, screen::ALLOW)
+                    .header(HeaderName::Accept, "application/sdp")
+                    .header(HeaderName::Supported, screen::SUPPORTED.join(", "));
+                self.send_response(now, id, w.finish(None, b""));
+            }
+            Method::Invite => self.on_invite(now, id, req, peer),
+            Method::Bye | Method::Info | Method::Update | Method::Refer | Method::Notify => {
+                // Requests that only make sense inside a dialog.
+                self.reply(now, id, &req, 481, "Call/Transaction Does Not Exist");
+            }
+            _ => {
+                let r = Refuse { code: 405, reason: "Method Not Allowed".into(), headers: vec![(HeaderName::Allow, screen::ALLOW.into())] };
+                self.refuse(now, id, &req, r);
+            }
+        }
+    }
+
+    fn on_response(&mut self, now: Instant, resp: Message, peer: Peer) {
+        if resp.defect().is_some() {
+            return;
+        }
+        match self.tx.on_response(now, resp, peer) {
+            ClientInput::Response(id, resp) => self.on_client_response(now, id, resp, peer),
+            ClientInput::Stray(resp) => self.on_stray_response(now, resp, peer),
+            ClientInput::Absorbed => {}
+        }
+        self.drive_tx_events(now);
+    }
+
+    fn on_client_response(&mut self, now: Instant, id: ClientTxId, resp: Message, peer: Peer) {
+        if let Some(i) = self.trunk_regs.iter().position(|t| t.owns(id)) {
+            let wall = self.wall_secs(now);
+            self.trunk_regs[i].on_response(now, wall, id, &resp);
+            return;
+        }
+        let final_ = resp.status().is_some_and(|c| c >= 200);
+        let Some(&(key, purpose)) = self.client_tx.get(&id) else {
+            if resp.status().is_some_and(|c| (200..300).contains(&c)) && *resp.method() == Method::Invite {
+                self.on_stray_response(now, resp, peer);
+            }
+            return;
+        };
+        if final_ && *resp.method() != Method::Invite {
+            self.client_tx.remove(&id);
+        }
+        self.call_client_response(now, key, purpose, id, resp, peer);
+    }
+
+    /// A 2xx to an INVITE that no call wants any more (a fork answering after
+    /// another, or an answer racing a CANCEL): acknowledge and hang it up so the
+    /// far end does not keep a phantom call (RFC 3261 §13.2.2.4, §15).
+    fn on_stray_response(&mut self, now: Instant, resp: Message, peer: Peer) {
+        if *resp.method() != Method::Invite || !resp.status().is_some_and(|c| (200..300).contains(&c)) {
+            return;
+        }
+        if let Some(&(key, Side::B(i))) = self.by_call_id.get(resp.call_id()) {
+            // Still known: a retransmitted 2xx whose ACK was lost.
+            self.resend_b_ack(now, key, i, &resp, peer);
+            return;
+        }
+        call::hang_up_stray(self, now, &resp, peer);
+    }
+
+    fn drive_tx_events(&mut self, now: Instant) {
+        while let Some(ev) = self.tx.poll_event() {
+            match ev {
+                TxEvent::Timeout(id) => {
+                    if let Some(i) = self.trunk_regs.iter().position(|t| t.owns(id)) {
+                        self.trunk_regs[i].on_timeout(now, id);
+                        continue;
+                    }
+                    if let Some((key, purpose)) = self.client_tx.remove(&id) {
+                        self.call_client_timeout(now, key, purpose, id);
+                    }
+                }
+                TxEvent::AckTimeout(id) => {
+                    self.server_tx.remove(&id);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Timers fire.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.tx.handle_timeout(now);
+        self.drive_tx_events(now);
+        while let Some(Reverse((at, key, t))) = self.timers.peek().cloned() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            self.call_timer(now, key, t);
+        }
+        for i in 0..self.trunk_regs.len() {
+            if self.trunk_regs[i].poll_timeout().is_some_and(|t| t <= now) {
+                let wall = self.wall_secs(now);
+                if let Some(bytes) = self.trunk_regs[i].handle_timeout(now, wall, &self.local, &mut self.ids) {
+                    let dest = self.trunk_regs[i].peer();
+                    match self.tx.send_request(now, bytes, dest) {
+                        Ok(id) => self.trunk_regs[i].sent(id),
+                        Err(e) => warn!(error = %e, "trunk REGISTER could not be sent"),
+                    }
+                }
+            }
+        }
+        if now >= self.next_housekeeping {
+            self.next_housekeeping = now + Duration::from_secs(1);
+            let wall = self.wall_secs(now);
+            let mut ops = std::mem::take(&mut self.scratch_ops);
+            self.reg.expire(wall, &mut ops);
+            self.store.extend(ops.drain(..));
+            self.scratch_ops = ops;
+            self.verifier.keeper_mut().purge_expired(wall);
+        }
+        self.drive_tx_events(now);
+    }
+
+    /// The next instant [`Engine::handle_timeout`] wants to run.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let mut next = Some(self.next_housekeeping);
+        let mut take = |t: Option<Instant>| {
+            if let Some(t) = t {
+                next = Some(next.map_or(t, |n| n.min(t)));
+            }
+        };
+        take(self.tx.poll_timeout());
+        take(self.timers.peek().map(|Reverse((t, _, _))| *t));
+        for r in &self.trunk_regs {
+            take(r.poll_timeout());
+        }
+        next
+    }
+
+    /// Next message to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        if let Some(t) = self.out.pop_front() {
+            return Some(t);
+        }
+        self.tx.poll_transmit()
+    }
+
+    /// Next write for the store.
+    pub fn poll_store(&mut self) -> Option<StoreOp> {
+        self.store.pop_front()
+    }
+
+    /// A stream connection went away; nothing is pinned to connections beyond
+    /// what the edge reopens on demand, so this is informational.
+    pub fn connection_closed(&mut self, _now: Instant, conn: ConnId) {
+        debug!(conn = conn.0, "connection closed");
+    }
+
+    /// Stop taking new calls (SIGTERM).
+    pub fn begin_drain(&mut self, _now: Instant) {
+        self.draining = true;
+        info!(calls = self.calls.len(), "draining: new calls get 503");
+    }
+
+    /// Calls in progress.
+    pub fn active_calls(&self) -> usize {
+        self.calls.len()
+    }
+
+    /// End every call now (drain deadline).
+    pub fn end_all_calls(&mut self, now: Instant) {
+        let keys: Vec<CallKey> = self.calls.keys().copied().collect();
+        for k in keys {
+            self.end_call_by_switch(now, k, "shutdown");
+        }
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// Registered bindings.
+    pub fn bindings(&self) -> usize {
+        self.reg.len()
+    }
+
+    /// Live SIP transactions.
+    pub fn transactions(&self) -> usize {
+        self.tx.len()
+    }
+
+    // ---- helpers shared by the submodules ----
+
+    fn response(&self, req: &Message, code: u16, reason: &str, peer: Peer) -> Writer {
+        let mut w = response_to(req, code, reason, None, Some(peer.addr));
+        w.header(HeaderName::Server, &self.cfg.server.user_agent);
+        w
+    }
+
+    fn reply(&mut self, now: Instant, id: ServerTxId, req: &Message, code: u16, reason: &str) {
+        let tag = if req.to_tag().is_none() { Some(self.ids.tag()) } else { None };
+        let peer = self.tx.server_peer(id).unwrap_or_else(|| Peer::udp(SocketAddr::from(([127, 0, 0, 1], 0))));
+        let mut w = response_to(req, code, reason, tag.as_deref(), Some(peer.addr));
+        w.header(HeaderName::Server, &self.cfg.server.user_agent);
+        self.send_response(now, id, w.finish(None, b""));
+    }
+
+    fn refuse(&mut self, now: Instant, id: ServerTxId, req: &Message, r: Refuse) {
+        if *req.method() == Method::Ack {
+            return;
+        }
+        let tag = if req.to_tag().is_none() { Some(self.ids.tag()) } else { None };
+        let peer = self.tx.server_peer(id).unwrap_or_else(|| Peer::udp(SocketAddr::from(([127, 0, 0, 1], 0))));
+        let mut w = response_to(req, r.code, &r.reason, tag.as_deref(), Some(peer.addr));
+        for (h, v) in &r.headers {
+            w.header(*h, v);
+        }
+        w.header(HeaderName::Server, &self.cfg.server.user_agent);
+        self.send_response(now, id, w.finish(None, b""));
+    }
+
+    fn send_response(&mut self, now: Instant, id: ServerTxId, bytes: Bytes) {
+        if let Err(e) = self.tx.send_response(now, id, bytes) {
+            debug!(error = %e, "response not sent");
+        }
+    }
+
+    fn new_key(&mut self) -> CallKey {
+        let k = CallKey(self.next_key);
+        self.next_key += 1;
+        k
+    }
+
+    fn set_timer(&mut self, at: Instant, key: CallKey, t: CallTimer) {
+        self.timers.push(Reverse((at, key, t)));
+    }
+}
+
+impl crate::rt::core::SipCore for Engine {
+    fn handle_input(&mut self, now: Instant, peer: Peer, bytes: &[u8]) {
+        Engine::handle_input(self, now, peer, bytes);
+    }
+    fn handle_timeout(&mut self, now: Instant) {
+        Engine::handle_timeout(self, now);
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        Engine::poll_timeout(self)
+    }
+    fn poll_transmit(&mut self) -> Option<Transmit> {
+        Engine::poll_transmit(self)
+    }
+    fn poll_store(&mut self) -> Option<StoreOp> {
+        Engine::poll_store(self)
+    }
+    fn connection_closed(&mut self, now: Instant, conn: ConnId) {
+        Engine::connection_closed(self, now, conn);
+    }
+    fn begin_drain(&mut self, now: Instant) {
+        Engine::begin_drain(self, now);
+    }
+    fn active_calls(&self) -> usize {
+        Engine::active_calls(self)
+    }
+    fn end_all_calls(&mut self, now: Instant) {
+        Engine::end_all_calls(self, now);
+    }
+}
