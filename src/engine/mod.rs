@@ -15,7 +15,7 @@ mod call;
 pub mod ids;
 mod register;
 pub mod screen;
-mod trunk;
+pub mod trunk;
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
@@ -466,6 +466,11 @@ impl Engine {
     /// Registered bindings.
     pub fn bindings(&self) -> usize {
         self.reg.len()
+    }
+
+    /// Each registering trunk's name and state, for operators and tests.
+    pub fn trunk_states(&self) -> Vec<(&str, trunk::RegState)> {
+        self.trunk_regs.iter().map(|t| (t.name(), t.state())).collect()
     }
 
     /// Live SIP transactions.

@@ -90,6 +90,11 @@ impl TrunkRegistration {
         }
     }
 
+    /// The trunk's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// Current state.
     pub fn state(&self) -> RegState {
         self.state

@@ -172,12 +172,6 @@ pub(crate) fn parse_u32(s: &[u8], max: u64) -> Option<u32> {
     u32::try_from(v).ok()
 }
 
-/// Case-insensitive ASCII equality.
-#[inline]
-pub(crate) fn eq_ic(a: &[u8], b: &[u8]) -> bool {
-    a.eq_ignore_ascii_case(b)
-}
-
 /// Validates a `;name[=value]` generic-param list (header parameters) starting at
 /// `s[0] == ';'` or empty. Values are tokens, quoted strings, or hosts (which
 /// covers IPv6 references such as `received=[::1]`).

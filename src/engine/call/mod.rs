@@ -1,0 +1,194 @@
+//! Calls: a B2BUA glues an incoming leg (A, where the switch is UAS) to one or
+//! more outgoing legs (B, where it is UAC): parallel forks to every contact of
+//! a user, or trunks tried one after another on failure.
+//!
+//! ```text
+//!   A ──INVITE──▶ switch ──INVITE──▶ B₀ … Bₙ   (own Call-ID, tags, CSeq per leg)
+//!   A ◀──18x──── switch ◀──18x──── Bᵢ
+//!   A ◀──200──── switch ◀──200──── Bᵢ          other forks CANCELled
+//!   A ───ACK───▶ switch ───ACK───▶ Bᵢ          B's ACK waits for A's (late SDP)
+//!   either side BYE ─▶ 200 here, BYE to the other; CDR when both are done
+//! ```
+//!
+//! Signalling inside a dialog goes back to the address the leg last spoke
+//! from (symmetric, like RFC 3581 for requests), which gets through NAT.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use crate::sip::dialog::Dialog;
+use crate::sip::message::Message;
+use crate::sip::transaction::{ClientTxId, ServerTxId};
+use crate::sip::transport::{Peer, Transport};
+
+use super::Engine;
+
+mod headers;
+mod in_dialog;
+mod setup;
+
+pub(crate) use headers::hang_up_stray;
+
+/// Handle of a call in the engine's table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct CallKey(pub(crate) u64);
+
+/// Which leg.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Side {
+    /// The caller's leg (switch is UAS).
+    A,
+    /// An outgoing leg (switch is UAC), by index.
+    B(usize),
+}
+
+/// Call-level timers (transaction timers live in the transaction layer).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum CallTimer {
+    /// Retransmit our 2xx to A until its ACK (RFC 3261 §13.3.1.4).
+    A2xxRetransmit,
+    /// No ACK for our 2xx within 64·T1: end the call.
+    A2xxGiveUp,
+    /// Nobody answered in time.
+    NoAnswer,
+}
+
+/// What a client transaction of a call is for.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Purpose {
+    /// The INVITE of B leg `i`.
+    Invite(usize),
+    /// A CANCEL of a B leg (its answer changes nothing: the INVITE's does).
+    Cancel,
+    /// A BYE towards one side.
+    Bye,
+    /// An in-dialog request relayed from the other side; its answer goes to
+    /// `server`.
+    Relay { server: ServerTxId },
+}
+
+/// How long a call may ring before the switch gives up (the caller hears 480).
+const NO_ANSWER: Duration = Duration::from_secs(120);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Target {
+    User { aor: String, contact: String, peer: Peer },
+    Trunk { name: String, number: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BState {
+    Calling,
+    Early,
+    Answered,
+    Done,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Routing and ringing.
+    Setup,
+    /// 2xx sent to A, waiting for its ACK.
+    Answered,
+    /// Both legs up.
+    Confirmed,
+    /// BYEs out, waiting for their answers.
+    Ending,
+    /// A got its final non-2xx; waiting for B legs to wind down.
+    Failed,
+}
+
+struct ALeg {
+    tx: ServerTxId,
+    req: Message,
+    peer: Peer,
+    to_tag: String,
+    dialog: Option<Dialog>,
+    ok: Option<Bytes>,
+    ok_interval: Duration,
+}
+
+struct BLeg {
+    call_id: String,
+    invite: Message,
+    tx: Option<ClientTxId>,
+    peer: Peer,
+    dialog: Option<Dialog>,
+    state: BState,
+    target: Target,
+    auth_tried: bool,
+    ack: Option<Bytes>,
+    provisional: bool,
+    cancel_wanted: bool,
+}
+
+/// A re-INVITE relayed across, remembered until its ACK passes (glare, §14.1).
+#[derive(Clone, Copy)]
+struct ReInvite {
+    from: Side,
+    to: Side,
+    server: ServerTxId,
+    out_cseq: u32,
+    answered: bool,
+}
+
+pub(crate) struct Call {
+    cdr_id: String,
+    a: ALeg,
+    b: Vec<BLeg>,
+    winner: Option<usize>,
+    next_trunks: VecDeque<Target>,
+    state: State,
+    start_ms: u64,
+    answer_ms: Option<u64>,
+    caller: String,
+    caller_display: Option<String>,
+    from_trunk: Option<String>,
+    callee: String,
+    destination: String,
+    status: u16,
+    cause: &'static str,
+    hangup_by: &'static str,
+    best: Option<(u16, String)>,
+    reinvite: Option<ReInvite>,
+    byes: u8,
+    client_txs: Vec<ClientTxId>,
+    span: tracing::Span,
+}
+
+
+pub(in crate::engine) enum Routed {
+    Fork(Vec<Target>),
+    Hunt(VecDeque<Target>),
+}
+
+pub(in crate::engine) fn call_peer(e: &Engine, key: CallKey, i: usize) -> Peer {
+    e.calls.get(&key).map_or_else(|| Peer::udp(([127, 0, 0, 1], 0).into()), |c| c.b[i].peer)
+}
+
+pub(in crate::engine) fn trunk_transport(t: crate::config::Transport) -> Transport {
+    match t {
+        crate::config::Transport::Udp => Transport::Udp,
+        crate::config::Transport::Tcp => Transport::Tcp,
+        crate::config::Transport::Tls => Transport::Tls,
+    }
+}
+
+/// A CDR cause for a final status.
+pub(in crate::engine) fn cause_for(code: u16) -> &'static str {
+    match code {
+        200..=299 => "normal",
+        404 | 604 => "unknown-number",
+        480 => "unavailable",
+        486 | 600 => "busy",
+        487 => "cancelled",
+        408 => "timeout",
+        403 | 401 | 407 => "rejected",
+        503 => "congestion",
+        483 => "loop",
+        _ => "failed",
+    }
+}
+
