@@ -54,7 +54,9 @@ pub struct TrunkRegistration {
     from_tag: String,
     cseq: u32,
     tx: Option<ClientTxId>,
-    auth: Option<(Challenge, bool)>,
+    /// The carrier's last challenge, whether it was a 407, and the last nonce
+    /// count used with it (each reuse must count up, RFC 7616 §3.4).
+    auth: Option<(Challenge, bool, u32)>,
     auth_failures: u8,
 }
 
@@ -145,8 +147,9 @@ impl TrunkRegistration {
         let contact = contact.replacen("sip:switchyard@", &format!("sip:{}@", self.user), 1);
         w.header(HeaderName::Contact, contact);
         w.header(HeaderName::Expires, self.expires);
-        if let Some((ch, proxy)) = &self.auth {
-            let creds = answer(ch, "REGISTER", &registrar, &self.auth_user, &self.password, &client_nonce(), 1);
+        if let Some((ch, proxy, nc)) = &mut self.auth {
+            *nc += 1;
+            let creds = answer(ch, "REGISTER", &registrar, &self.auth_user, &self.password, &client_nonce(), *nc);
             let h = if *proxy { HeaderName::ProxyAuthorization } else { HeaderName::Authorization };
             w.header(h, creds.to_header_value());
         }
@@ -193,7 +196,7 @@ impl TrunkRegistration {
                 }
                 match preferred_challenge(&challenges) {
                     Some(ch) if self.auth_failures < 2 => {
-                        self.auth = Some((ch.clone(), code == 407));
+                        self.auth = Some((ch.clone(), code == 407, 0));
                         self.next = now;
                     }
                     _ => self.fail(now, code, "authentication rejected"),

@@ -248,9 +248,13 @@ impl TransactionLayer {
         if found.is_none() && is_ack {
             // An RFC 2543 ACK for an initial INVITE carries the To tag of our
             // response, which the INVITE's key could not contain.
-            found = ServerKey::legacy_ack_untagged(&req).and_then(|k| self.server_keys.get(&k).copied()).filter(|id| {
-                matches!(self.servers.get(id.0), Some(ServerTx::Invite(t)) if t.accepts_legacy_ack(req.to_tag()))
-            });
+            let untagged = ServerKey::legacy_ack_untagged(&req);
+            found = untagged.and_then(|k| self.server_keys.get(&k).copied());
+            let ours = |id: &ServerTxId| match self.servers.get(id.0) {
+                Some(ServerTx::Invite(t)) => t.accepts_legacy_ack(req.to_tag()),
+                _ => false,
+            };
+            found = found.filter(ours);
         }
         if let Some(id) = found {
             let verdict = {
