@@ -138,6 +138,9 @@ pub struct Engine {
     trunk_regs: Vec<TrunkRegistration>,
     calls: HashMap<CallKey, Call>,
     by_call_id: HashMap<Box<str>, (CallKey, Side)>,
+    /// B-leg Call-IDs of calls that ended, with when they may be forgotten: a
+    /// late 2xx on one of them is hung up, on any other Call-ID ignored.
+    recent_b_legs: HashMap<Box<str>, Instant>,
     server_tx: HashMap<ServerTxId, (CallKey, Side)>,
     client_tx: HashMap<ClientTxId, (CallKey, call::Purpose)>,
     timers: BinaryHeap<Reverse<(Instant, CallKey, CallTimer)>>,
@@ -209,6 +212,7 @@ impl Engine {
             trunk_regs,
             calls: HashMap::new(),
             by_call_id: HashMap::new(),
+            recent_b_legs: HashMap::new(),
             server_tx: HashMap::new(),
             client_tx: HashMap::new(),
             timers: BinaryHeap::new(),
@@ -346,7 +350,13 @@ impl Engine {
             self.resend_b_ack(now, key, i, &resp, peer);
             return;
         }
-        call::hang_up_stray(self, now, &resp, peer);
+        // Only legs this switch placed, and only for as long as a callee may
+        // still answer them (64·T1 after the call ended). Anything else is
+        // dropped: answering a forged 2xx would let anyone aim our ACK and BYE
+        // retransmissions at a third party.
+        if self.recent_b_legs.remove(resp.call_id()).is_some() {
+            call::hang_up_stray(self, now, &resp, peer);
+        }
     }
 
     fn drive_tx_events(&mut self, now: Instant) {
@@ -400,6 +410,7 @@ impl Engine {
             self.store.extend(ops.drain(..));
             self.scratch_ops = ops;
             self.verifier.keeper_mut().purge_expired(wall);
+            self.recent_b_legs.retain(|_, until| *until > now);
         }
         self.drive_tx_events(now);
     }

@@ -31,7 +31,7 @@ impl Refuse {
 pub const SUPPORTED: &[&str] = &["timer"];
 
 /// Methods the switch handles.
-pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, UPDATE, REFER, NOTIFY, MESSAGE";
+pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, UPDATE, REFER, NOTIFY";
 
 /// Checks a request that starts a new transaction. `Ok` means go on.
 pub fn screen(req: &Message) -> Result<(), Refuse> {

@@ -382,6 +382,10 @@ impl Engine {
         self.by_call_id.remove(call.a.req.call_id());
         for l in &call.b {
             self.by_call_id.remove(l.call_id.as_str());
+            if l.state != BState::Answered || call.winner.is_none() {
+                let until = now + self.cfg.timers.t1 * 64;
+                self.recent_b_legs.insert(l.call_id.as_str().into(), until);
+            }
         }
         self.server_tx.remove(&call.a.tx);
         for tx in &call.client_txs {
