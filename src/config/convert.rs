@@ -394,7 +394,6 @@ fn session_timer(cx: &mut Ctx, raw: RawSessionTimer) -> SessionTimer {
     SessionTimer {
         session_expires_s,
         min_se_s,
-        refresh: raw.refresh.unwrap_or(d.refresh),
     }
 }
 

@@ -244,13 +244,14 @@ impl Default for Registrar {
 /// `[session_timer]`: RFC 4028 session timers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionTimer {
-    /// Session-Expires requested when the switch refreshes. Default 1800; always >= min_se_s.
+    /// The longest session interval relayed: a larger Session-Expires in an
+    /// INVITE is lowered to this on the outgoing leg (RFC 4028 §8.1 lets an
+    /// intermediary lower it), which bounds how long a call whose endpoints
+    /// vanished can linger. Default 1800; always >= min_se_s.
     pub session_expires_s: u32,
-    /// Min-SE. Default 90; never below the RFC 4028 floor of 90.
+    /// Min-SE: an INVITE asking for a shorter Session-Expires gets 422. Default
+    /// 90; never below the RFC 4028 floor of 90.
     pub min_se_s: u32,
-    /// false (default): pass RFC 4028 headers through untouched, endpoints refresh;
-    /// true: the switch refreshes each leg itself.
-    pub refresh: bool,
 }
 
 impl SessionTimer {
@@ -263,7 +264,6 @@ impl Default for SessionTimer {
         SessionTimer {
             session_expires_s: 1800,
             min_se_s: 90,
-            refresh: false,
         }
     }
 }

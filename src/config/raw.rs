@@ -78,7 +78,6 @@ pub(super) struct RawRegistrar {
 pub(super) struct RawSessionTimer {
     pub session_expires_s: Option<S<u32>>,
     pub min_se_s: Option<S<u32>>,
-    pub refresh: Option<bool>,
 }
 
 #[derive(Deserialize)]

@@ -31,9 +31,9 @@ fn is_passthrough(name: HeaderName, raw_name: &str, response: bool) -> bool {
     }
 }
 
-pub(super) fn copy_passthrough(w: &mut Writer, from: &Message, response: bool) {
+pub(super) fn copy_passthrough(w: &mut Writer, from: &Message, response: bool, skip: &[HeaderName]) {
     for (name, raw, value) in from.all_headers() {
-        if is_passthrough(name, raw, response) {
+        if is_passthrough(name, raw, response) && !skip.contains(&name) {
             if name == HeaderName::Other {
                 w.header_named(raw, value);
             } else {

@@ -2,13 +2,14 @@
 //! legs (re-INVITE with glare, UPDATE, INFO, REFER...), BYE, call timers, and
 //! the end of a call with its CDR.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tracing::{info, warn};
 
 use crate::engine::Engine;
 use crate::sip::build::response_to;
 use crate::sip::dialog::LocalVia;
+use crate::sip::dialog::session_timer::{Negotiated, SessionTimerAction};
 use crate::sip::header::HeaderName;
 use crate::sip::message::{Message, Method};
 use crate::sip::transaction::{ClientTxId, ServerTxId};
@@ -290,9 +291,20 @@ impl Engine {
         if *req.method() == Method::Invite || *req.method() == Method::Update {
             w.header(HeaderName::Contact, self.local.contact(peer.transport));
         }
-        copy_passthrough(&mut w, resp, true);
+        copy_passthrough(&mut w, resp, true, &[]);
         w.header(HeaderName::Server, &self.cfg.server.user_agent);
         let bytes = w.finish(resp.content_type(), resp.body());
+        if matches!(req.method(), Method::Invite | Method::Update) && (200..300).contains(&code) {
+            if let Some(t) = &mut call.session {
+                match Negotiated::from_response(resp) {
+                    Ok(Some(n)) => t.renegotiated(now, n.interval() + Duration::from_secs(32), false),
+                    _ => t.refreshed(now),
+                }
+                if let Some(at) = t.poll_timeout() {
+                    self.timers.push(std::cmp::Reverse((at, key, CallTimer::SessionExpiry)));
+                }
+            }
+        }
         if *req.method() == Method::Invite && code >= 200 {
             if let Some(r) = &mut call.reinvite {
                 if (200..300).contains(&code) {
@@ -326,6 +338,20 @@ impl Engine {
                 if call.state == State::Answered {
                     warn!(id = %call.cdr_id, "no ACK for 2xx: ending call");
                     self.end_call_by_switch(now, key, "no-ack");
+                }
+            }
+            CallTimer::SessionExpiry => {
+                let Some(t) = &mut call.session else { return };
+                match t.handle_timeout(now) {
+                    Some(SessionTimerAction::Expired) => {
+                        warn!(id = %call.cdr_id, "session timer expired without a refresh: ending call");
+                        self.end_call_by_switch(now, key, "session-expired");
+                    }
+                    _ => {
+                        if let Some(at) = t.poll_timeout() {
+                            self.set_timer(at, key, CallTimer::SessionExpiry);
+                        }
+                    }
                 }
             }
             CallTimer::NoAnswer => {

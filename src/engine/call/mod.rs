@@ -53,6 +53,8 @@ pub(crate) enum CallTimer {
     A2xxGiveUp,
     /// Nobody answered in time.
     NoAnswer,
+    /// The RFC 4028 session may have expired without a refresh.
+    SessionExpiry,
 }
 
 /// What a client transaction of a call is for.
@@ -155,6 +157,9 @@ pub(crate) struct Call {
     reinvite: Option<ReInvite>,
     byes: u8,
     client_txs: Vec<ClientTxId>,
+    /// Watches the endpoints' RFC 4028 refreshes when the 2xx negotiated a
+    /// session timer; the switch does not refresh itself.
+    session: Option<crate::sip::dialog::session_timer::SessionTimer>,
     span: tracing::Span,
 }
 

@@ -2,7 +2,7 @@
 //! mapping their answers back to A, CANCEL, trunk authentication.
 
 use std::collections::VecDeque;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tracing::{debug, info, warn};
@@ -12,6 +12,7 @@ use crate::engine::auth::Authn;
 use crate::engine::screen;
 use crate::sip::build::{Writer, response_to};
 use crate::sip::dialog::Dialog;
+use crate::sip::dialog::session_timer::{Negotiated, SessionExpires, SessionTimer, SessionTimerError, check_request, min_se_of};
 use crate::sip::header::HeaderName;
 use crate::sip::message::{Message, Method};
 use crate::sip::transaction::{ClientTxId, ServerTxId};
@@ -53,6 +54,16 @@ impl Engine {
         };
         if self.calls.len() >= self.cfg.limits.max_calls as usize {
             self.reply_retry_after(now, id, &req, 503, "Call Limit Reached");
+            return;
+        }
+        if let Err(e) = check_request(&req, self.cfg.session_timer.min_se_s) {
+            let tag = self.ids.tag();
+            let mut w = response_to(&req, e.status(), "", Some(&tag), Some(peer.addr));
+            if let SessionTimerError::IntervalTooSmall { min_se } = e {
+                w.header(HeaderName::MinSe, min_se);
+            }
+            w.header(HeaderName::Server, &self.cfg.server.user_agent);
+            self.send_response(now, id, w.finish(None, b""));
             return;
         }
         let callee = req.request_uri().and_then(|u| u.user.map(str::to_owned)).unwrap_or_default();
@@ -118,6 +129,7 @@ impl Engine {
             reinvite: None,
             byes: 0,
             client_txs: Vec::new(),
+            session: None,
             span,
         };
         {
@@ -222,7 +234,15 @@ impl Engine {
                 }
             }
         }
-        copy_passthrough(&mut w, a, false);
+        // RFC 4028 §8.1: an intermediary may lower Session-Expires (never
+        // below Min-SE); doing so bounds how long a dead call can linger.
+        copy_passthrough(&mut w, a, false, &[HeaderName::SessionExpires, HeaderName::MinSe]);
+        if let Ok(Some(mut se)) = SessionExpires::of(a) {
+            let min_se = min_se_of(a).ok().flatten().unwrap_or(0).max(self.cfg.session_timer.min_se_s);
+            se.delta = se.delta.min(self.cfg.session_timer.session_expires_s).max(min_se);
+            w.header(HeaderName::SessionExpires, se);
+            w.header(HeaderName::MinSe, min_se);
+        }
         w.header(HeaderName::UserAgent, &self.cfg.server.user_agent);
         let bytes = w.finish(a.content_type(), a.body());
         let invite = match crate::sip::parse_bytes(bytes.clone()) {
@@ -389,7 +409,7 @@ impl Engine {
         if code >= 200 {
             w.header(HeaderName::Allow, screen::ALLOW);
         }
-        copy_passthrough(&mut w, resp, true);
+        copy_passthrough(&mut w, resp, true, &[]);
         w.header(HeaderName::Server, &self.cfg.server.user_agent);
         Some((a.tx, w.finish(resp.content_type(), resp.body())))
     }
@@ -438,6 +458,17 @@ impl Engine {
         call.a.ok = Some(bytes.clone());
         call.a.ok_interval = self.cfg.timers.t1;
         self.send_response(now, tx, bytes);
+        if let Ok(Some(n)) = Negotiated::from_response(&resp) {
+            // Expire at the full interval: the endpoints' own non-refresher
+            // gives up a little earlier and its BYE is relayed as usual.
+            let t = SessionTimer::new(now, n.interval() + Duration::from_secs(32), false);
+            if let Some(at) = t.poll_timeout() {
+                self.set_timer(at, key, CallTimer::SessionExpiry);
+            }
+            if let Some(c) = self.calls.get_mut(&key) {
+                c.session = Some(t);
+            }
+        }
         let t1 = self.cfg.timers.t1;
         self.set_timer(now + t1, key, CallTimer::A2xxRetransmit);
         self.set_timer(now + t1 * 64, key, CallTimer::A2xxGiveUp);
