@@ -41,7 +41,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check { config } => match load(config.as_ref()) {
-            Ok(cfg) => match resolve_trunks(&cfg) {
+            Ok(cfg) => match resolve_trunks(&cfg).and_then(|_| check_tls(&cfg)) {
                 Ok(_) => {
                     println!("{}: ok ({} users, {} trunks, {} routes)", name(config.as_ref()), cfg.users.len(), cfg.trunks.len(), cfg.routes.len());
                     ExitCode::SUCCESS
@@ -102,6 +102,15 @@ fn resolve_trunks(cfg: &Config) -> Result<HashMap<String, SocketAddr>> {
         out.insert(t.name.clone(), addr);
     }
     Ok(out)
+}
+
+/// Loads the TLS certificate and key the way the listener will, so a bad PEM
+/// or a key that does not match is caught before deployment.
+fn check_tls(cfg: &Config) -> Result<()> {
+    if let (false, Some(cert), Some(key)) = (cfg.server.tls.is_empty(), &cfg.server.tls_cert, &cfg.server.tls_key) {
+        switchyard::rt::tls::server_config(cert, key)?;
+    }
+    Ok(())
 }
 
 fn init_tracing(cfg: &Config) {
