@@ -23,5 +23,6 @@ if [[ ! -x $SWITCHYARD_BIN ]]; then
     exit 1
 fi
 
-echo "==> test: cargo test --release --workspace (switch: $SWITCHYARD_BIN)"
-exec cargo test --release --workspace
+# --no-fail-fast: run every test binary, so one failure does not hide the others.
+echo "==> test: cargo test --release --workspace --no-fail-fast (switch: $SWITCHYARD_BIN)"
+exec cargo test --release --workspace --no-fail-fast

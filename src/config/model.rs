@@ -211,10 +211,11 @@ pub struct Registrar {
     /// How long an issued nonce is accepted (`nonce_ttl_s`). Default 300 s; always > 0.
     pub nonce_ttl: Duration,
     /// Digest algorithms offered in 401/407, one challenge each, in this order
-    /// (`digest_algorithms`). Default `["MD5", "SHA-256"]`: RFC 8760 orders by
-    /// preference, but many deployed clients (sipsak, older phones) answer only
-    /// the first challenge and fail on SHA-256; put "SHA-256" first, or alone,
-    /// where every device supports it. Never empty, no duplicates.
+    /// (`digest_algorithms`). Default `["MD5"]`: deployed clients break on
+    /// SHA-256 challenges (Debian 12's baresip/libre 1.1 refuses a 401 holding
+    /// any non-MD5 challenge; SIPp 3.6 and sipsak answer only the first one), so
+    /// SHA-256 (RFC 8760) is opt-in: `["SHA-256", "MD5"]` where devices support
+    /// it, `["SHA-256"]` where all do. Never empty, no duplicates.
     pub digest_algorithms: Vec<DigestAlgorithm>,
 }
 
@@ -236,7 +237,7 @@ impl Default for Registrar {
             max_expires: 3600,
             default_expires: 3600,
             nonce_ttl: Duration::from_secs(300),
-            digest_algorithms: vec![DigestAlgorithm::Md5, DigestAlgorithm::Sha256],
+            digest_algorithms: vec![DigestAlgorithm::Md5],
         }
     }
 }
