@@ -222,7 +222,7 @@ impl Registrar {
     /// Live contacts of a user, best `q` first (the order to ring them in).
     pub fn lookup(&self, aor: &str, now_unix: u64) -> Vec<&Binding> {
         let mut v: Vec<&Binding> = self.bindings.get(aor).map(|l| l.iter().filter(|b| b.expires_at > now_unix).collect()).unwrap_or_default();
-        v.sort_by(|a, b| b.q.cmp(&a.q));
+        v.sort_by_key(|b| std::cmp::Reverse(b.q));
         v
     }
 

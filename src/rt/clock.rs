@@ -2,6 +2,8 @@
 //! argument; the edge reads it here and passes it in, which keeps every core
 //! deterministic under test.
 
+#![allow(clippy::disallowed_methods)] // the one place clocks are read
+
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Clock reads for the edge.

@@ -247,11 +247,10 @@ fn validate(msg: &mut Message) -> Result<(), ParseError> {
             HeaderName::From | HeaderName::To => {
                 NameAddr::parse(vs).ok_or_else(bad)?;
             }
-            HeaderName::Contact => {
-                if vs != "*" {
+            HeaderName::Contact
+                if vs != "*" => {
                     split_commas(v, |a, z| NameAddr::parse(&vs[a..z]).is_some()).ok_or_else(bad)?;
                 }
-            }
             HeaderName::Route | HeaderName::RecordRoute => {
                 split_commas(v, |a, z| NameAddr::parse(&vs[a..z]).is_some_and(|n| n.angle)).ok_or_else(bad)?;
             }
@@ -288,11 +287,10 @@ fn validate(msg: &mut Message) -> Result<(), ParseError> {
             HeaderName::ContentLength => {
                 parse_u32(v, u64::from(u32::MAX)).ok_or(ParseError::BadContentLength)?;
             }
-            HeaderName::Expires | HeaderName::MinExpires => {
-                if v.is_empty() || !v.iter().all(u8::is_ascii_digit) {
+            HeaderName::Expires | HeaderName::MinExpires
+                if (v.is_empty() || !v.iter().all(u8::is_ascii_digit)) => {
                     return Err(bad());
                 }
-            }
             HeaderName::ContentType => {
                 let t = vs.split(';').next().unwrap_or("");
                 let mut parts = t.splitn(2, '/');
@@ -302,17 +300,15 @@ fn validate(msg: &mut Message) -> Result<(), ParseError> {
                     return Err(bad());
                 }
             }
-            HeaderName::Date => {
+            HeaderName::Date
                 // rfc1123-date ends in "GMT" (RFC 3261 §20.17; RFC 4475 §3.1.2.12).
-                if !vs.ends_with(" GMT") || !vs.contains(',') {
+                if (!vs.ends_with(" GMT") || !vs.contains(',')) => {
                     return Err(bad());
                 }
-            }
-            HeaderName::Require | HeaderName::ProxyRequire | HeaderName::Supported | HeaderName::Unsupported => {
-                if !v.is_empty() {
+            HeaderName::Require | HeaderName::ProxyRequire | HeaderName::Supported | HeaderName::Unsupported
+                if !v.is_empty() => {
                     split_commas(v, |a, z| is_token_str(&v[a..z])).ok_or_else(bad)?;
                 }
-            }
             _ => {}
         }
         if let Some(slot) = single_slot(f.name) {

@@ -230,13 +230,12 @@ impl Engine {
             self.reply(now, id, &req, 481, "Call/Transaction Does Not Exist");
             return;
         };
-        if *req.method() == Method::Invite {
-            if call.reinvite.is_some() {
+        if *req.method() == Method::Invite
+            && call.reinvite.is_some() {
                 // Glare (RFC 3261 §14.2): one re-INVITE at a time per call.
                 self.reply(now, id, &req, 491, "Request Pending");
                 return;
             }
-        }
         self.relay_request(now, key, id, &req, other);
     }
 
