@@ -860,3 +860,30 @@ fn responses_are_never_answered() {
     net.send(CARRIER, bad2);
     net.take().nothing();
 }
+
+// ------------------------------------------------------------------ leaks
+
+/// After calls end and the RFC 3261 timers run out (64·T1), the core holds
+/// nothing for them: no call, no Call-ID, no transaction, no timer.
+#[test]
+fn nothing_is_kept_after_calls_end() {
+    let mut net = Net::standard();
+    for _ in 0..50 {
+        let (_inv, mut a_dlg, _b_inv, _b_dlg) = connected_call(&mut net);
+        net.send(CARRIER, &a_dlg.request("BYE").render());
+        let out = net.take();
+        let b_bye = out.req(OUT2, "BYE").clone();
+        net.send(OUT2, &reply(&b_bye, 200, "OK", B_TAG, OUT2).render());
+        net.take();
+    }
+    assert_eq!(net.engine.active_calls(), 0);
+    let busy = net.engine.table_sizes();
+    assert!(busy.transactions > 0, "transactions linger for 64·T1 by design: {busy:?}");
+    net.advance(Duration::from_secs(40));
+    let sizes = net.engine.table_sizes();
+    assert_eq!(
+        sizes,
+        switchyard::engine::TableSizes::default(),
+        "40 s after the last call everything is gone (was {busy:?})"
+    );
+}

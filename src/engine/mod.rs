@@ -17,8 +17,7 @@ mod register;
 pub mod screen;
 pub mod trunk;
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -104,6 +103,21 @@ pub struct Stats {
     pub cdrs: u64,
 }
 
+/// Table sizes of the core (see [`Engine::table_sizes`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub struct TableSizes {
+    pub calls: usize,
+    pub call_ids: usize,
+    pub recent_b_legs: usize,
+    pub server_tx: usize,
+    pub client_tx: usize,
+    pub call_timers: usize,
+    pub transactions: usize,
+    pub out: usize,
+    pub store: usize,
+}
+
 /// Errors building an engine from a configuration.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -143,7 +157,9 @@ pub struct Engine {
     recent_b_legs: HashMap<Box<str>, Instant>,
     server_tx: HashMap<ServerTxId, (CallKey, Side)>,
     client_tx: HashMap<ClientTxId, (CallKey, call::Purpose)>,
-    timers: BinaryHeap<Reverse<(Instant, CallKey, CallTimer)>>,
+    /// Call timers, earliest first. A set rather than a heap so that a call
+    /// that ends takes its pending timers with it (each call lists its own).
+    timers: BTreeSet<(Instant, CallKey, CallTimer)>,
     out: VecDeque<Transmit>,
     store: VecDeque<StoreOp>,
     scratch_ops: Vec<StoreOp>,
@@ -215,7 +231,7 @@ impl Engine {
             recent_b_legs: HashMap::new(),
             server_tx: HashMap::new(),
             client_tx: HashMap::new(),
-            timers: BinaryHeap::new(),
+            timers: BTreeSet::new(),
             out: VecDeque::new(),
             store: VecDeque::new(),
             scratch_ops: Vec::new(),
@@ -383,11 +399,14 @@ impl Engine {
     pub fn handle_timeout(&mut self, now: Instant) {
         self.tx.handle_timeout(now);
         self.drive_tx_events(now);
-        while let Some(Reverse((at, key, t))) = self.timers.peek().cloned() {
+        while let Some(&(at, key, t)) = self.timers.first() {
             if at > now {
                 break;
             }
-            self.timers.pop();
+            self.timers.pop_first();
+            if let Some(c) = self.calls.get_mut(&key) {
+                c.forget_timer(at, t);
+            }
             self.call_timer(now, key, t);
         }
         for i in 0..self.trunk_regs.len() {
@@ -424,7 +443,7 @@ impl Engine {
             }
         };
         take(self.tx.poll_timeout());
-        take(self.timers.peek().map(|Reverse((t, _, _))| *t));
+        take(self.timers.first().map(|(t, _, _)| *t));
         for r in &self.trunk_regs {
             take(r.poll_timeout());
         }
@@ -484,6 +503,22 @@ impl Engine {
         self.trunk_regs.iter().map(|t| (t.name(), t.state())).collect()
     }
 
+    /// Sizes of every table the core keeps, to prove that nothing stays behind
+    /// once calls and their transactions are over.
+    pub fn table_sizes(&self) -> TableSizes {
+        TableSizes {
+            calls: self.calls.len(),
+            call_ids: self.by_call_id.len(),
+            recent_b_legs: self.recent_b_legs.len(),
+            server_tx: self.server_tx.len(),
+            client_tx: self.client_tx.len(),
+            call_timers: self.timers.len(),
+            transactions: self.tx.len(),
+            out: self.out.len(),
+            store: self.store.len(),
+        }
+    }
+
     /// Live SIP transactions.
     pub fn transactions(&self) -> usize {
         self.tx.len()
@@ -532,7 +567,10 @@ impl Engine {
     }
 
     fn set_timer(&mut self, at: Instant, key: CallKey, t: CallTimer) {
-        self.timers.push(Reverse((at, key, t)));
+        if let Some(c) = self.calls.get_mut(&key) {
+            c.remember_timer(at, t);
+            self.timers.insert((at, key, t));
+        }
     }
 }
 

@@ -293,15 +293,14 @@ impl Engine {
         copy_passthrough(&mut w, resp, true, &[]);
         w.header(HeaderName::Server, &self.cfg.server.user_agent);
         let bytes = w.finish(resp.content_type(), resp.body());
+        let mut session_wake = None;
         if matches!(req.method(), Method::Invite | Method::Update) && (200..300).contains(&code) {
             if let Some(t) = &mut call.session {
                 match Negotiated::from_response(resp) {
                     Ok(Some(n)) => t.renegotiated(now, n.interval() + Duration::from_secs(32), false),
                     _ => t.refreshed(now),
                 }
-                if let Some(at) = t.poll_timeout() {
-                    self.timers.push(std::cmp::Reverse((at, key, CallTimer::SessionExpiry)));
-                }
+                session_wake = t.poll_timeout();
             }
         }
         if *req.method() == Method::Invite && code >= 200 {
@@ -316,6 +315,9 @@ impl Engine {
             }
         }
         self.send_response(now, server, bytes);
+        if let Some(at) = session_wake {
+            self.set_timer(at, key, CallTimer::SessionExpiry);
+        }
     }
 
 
@@ -404,6 +406,9 @@ impl Engine {
             return;
         }
         let Some(call) = self.calls.remove(&key) else { return };
+        for &(at, t) in &call.timers {
+            self.timers.remove(&(at, key, t));
+        }
         self.by_call_id.remove(call.a.req.call_id());
         for l in &call.b {
             self.by_call_id.remove(l.call_id.as_str());

@@ -160,7 +160,19 @@ pub(crate) struct Call {
     /// Watches the endpoints' RFC 4028 refreshes when the 2xx negotiated a
     /// session timer; the switch does not refresh itself.
     session: Option<crate::sip::dialog::session_timer::SessionTimer>,
+    /// This call's entries in the engine's timer set, removed with the call.
+    timers: Vec<(std::time::Instant, CallTimer)>,
     span: tracing::Span,
+}
+
+impl Call {
+    pub(in crate::engine) fn remember_timer(&mut self, at: std::time::Instant, t: CallTimer) {
+        self.timers.push((at, t));
+    }
+
+    pub(in crate::engine) fn forget_timer(&mut self, at: std::time::Instant, t: CallTimer) {
+        self.timers.retain(|e| *e != (at, t));
+    }
 }
 
 

@@ -130,6 +130,7 @@ impl Engine {
             byes: 0,
             client_txs: Vec::new(),
             session: None,
+            timers: Vec::new(),
             span,
         };
         {
