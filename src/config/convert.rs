@@ -329,6 +329,7 @@ fn limits(cx: &mut Ctx, raw: RawLimits) -> Limits {
             raw.max_contacts_per_user,
             d.max_contacts_per_user,
         ),
+        udp_buffer_bytes: cx.positive("limits.udp_buffer_bytes", raw.udp_buffer_bytes, d.udp_buffer_bytes),
     }
 }
 

@@ -182,6 +182,10 @@ pub struct Limits {
     pub drain_timeout: Duration,
     /// Registered contacts kept per user. Default 10; always > 0.
     pub max_contacts_per_user: u32,
+    /// Kernel send and receive buffer asked for each UDP socket. Default 4 MiB:
+    /// signalling comes in bursts and the kernel default (~208 KB) loses
+    /// datagrams under load. Capped by `net.core.rmem_max`; always > 0.
+    pub udp_buffer_bytes: usize,
 }
 
 impl Default for Limits {
@@ -194,6 +198,7 @@ impl Default for Limits {
             tcp_idle_timeout: Duration::from_secs(300),
             drain_timeout: Duration::from_secs(30),
             max_contacts_per_user: 10,
+            udp_buffer_bytes: 4 << 20,
         }
     }
 }

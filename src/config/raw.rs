@@ -61,6 +61,7 @@ pub(super) struct RawLimits {
     pub tcp_idle_timeout_s: Option<S<u64>>,
     pub drain_timeout_s: Option<S<u64>>,
     pub max_contacts_per_user: Option<S<u32>>,
+    pub udp_buffer_bytes: Option<S<usize>>,
 }
 
 #[derive(Deserialize, Default)]

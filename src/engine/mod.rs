@@ -103,6 +103,7 @@ pub struct Stats {
     pub cdrs: u64,
 }
 
+
 /// Table sizes of the core (see [`Engine::table_sizes`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[allow(missing_docs)]
@@ -430,6 +431,7 @@ impl Engine {
             self.scratch_ops = ops;
             self.verifier.keeper_mut().purge_expired(wall);
             self.recent_b_legs.retain(|_, until| *until > now);
+            self.shrink();
         }
         self.drive_tx_events(now);
     }
@@ -501,6 +503,20 @@ impl Engine {
     /// Each registering trunk's name and state, for operators and tests.
     pub fn trunk_states(&self) -> Vec<(&str, trunk::RegState)> {
         self.trunk_regs.iter().map(|t| (t.name(), t.state())).collect()
+    }
+
+    /// Gives back memory kept since a load peak: maps and queues otherwise
+    /// hold their largest capacity for good.
+    fn shrink(&mut self) {
+        use crate::sip::transaction::{shrink_map, shrink_queue};
+        self.tx.shrink();
+        shrink_map(&mut self.calls);
+        shrink_map(&mut self.by_call_id);
+        shrink_map(&mut self.recent_b_legs);
+        shrink_map(&mut self.server_tx);
+        shrink_map(&mut self.client_tx);
+        shrink_queue(&mut self.out);
+        shrink_queue(&mut self.store);
     }
 
     /// Sizes of every table the core keeps, to prove that nothing stays behind

@@ -31,7 +31,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
-use tokio::net::{TcpListener, UdpSocket};
+use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
@@ -156,14 +156,18 @@ impl Control {
     }
 }
 
-/// Builds a multi-threaded runtime and runs [`serve`] on it with signal
+/// Builds a single-threaded runtime and runs [`serve`] on it with signal
 /// handling, until drained. Returns once the store has committed everything.
 pub fn run<C, F>(config: &Config, core_factory: F) -> Result<(), RtError>
 where
     C: SipCore + Send + 'static,
     F: FnOnce(Vec<Binding>) -> C,
 {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    // One thread: the core is single-threaded by design, and keeping every
+    // socket task beside it avoids cross-thread wake-ups per datagram and
+    // keeps allocations and frees on one thread, so the allocator can give
+    // memory back after a load peak. SQLite has its own thread.
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .thread_name("switchyard")
         .build()
@@ -316,13 +320,11 @@ async fn bind(config: &Config) -> Result<Bound, RtError> {
         acceptor,
     };
     for &addr in &server.udp {
-        let sock = UdpSocket::bind(addr)
-            .await
-            .map_err(|source| RtError::Bind {
-                transport: Transport::Udp,
-                addr,
-                source,
-            })?;
+        let sock = udp::bind(addr, config.limits.udp_buffer_bytes).map_err(|source| RtError::Bind {
+            transport: Transport::Udp,
+            addr,
+            source,
+        })?;
         let local = sock.local_addr().unwrap_or(addr);
         info!(transport = %Transport::Udp, addr = %local, "listening");
         bound.udp.push(local, Arc::new(sock));

@@ -124,3 +124,31 @@ pub(crate) async fn recv_primary(
         None => std::future::pending().await,
     }
 }
+
+/// Binds a UDP socket with large kernel buffers. Signalling arrives in bursts
+/// (thousands of datagrams while the core is busy with the previous batch);
+/// with the kernel's default ~208 KB receive buffer those bursts overflow,
+/// responses are lost and both sides retransmit. The kernel caps the size at
+/// `net.core.rmem_max`/`wmem_max`; what it granted is logged.
+pub(crate) fn bind(addr: std::net::SocketAddr, buffer: usize) -> std::io::Result<UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let sock = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if addr.is_ipv6() {
+        sock.set_only_v6(true)?;
+    }
+    // A refused size is not fatal: the socket works, only bursts suffer.
+    let _ = sock.set_recv_buffer_size(buffer);
+    let _ = sock.set_send_buffer_size(buffer);
+    sock.set_nonblocking(true)?;
+    sock.bind(&addr.into())?;
+    let granted = sock.recv_buffer_size().unwrap_or(0);
+    if granted < buffer {
+        tracing::warn!(
+            addr = %addr,
+            asked = buffer,
+            granted,
+            "UDP receive buffer smaller than configured; raise net.core.rmem_max"
+        );
+    }
+    UdpSocket::from_std(sock.into())
+}

@@ -455,6 +455,17 @@ impl TransactionLayer {
         self.events.pop_front()
     }
 
+    /// Gives back memory the tables kept from a load peak (hash maps and
+    /// queues keep their largest capacity otherwise). Cheap when nothing is to
+    /// be done; call it from a periodic housekeeping tick.
+    pub fn shrink(&mut self) {
+        shrink_map(&mut self.client_keys);
+        shrink_map(&mut self.server_keys);
+        self.heap.shrink();
+        shrink_queue(&mut self.transmits);
+        shrink_queue(&mut self.events);
+    }
+
     /// Live transactions, client and server.
     pub fn len(&self) -> usize {
         self.clients.len() + self.servers.len()
@@ -546,4 +557,18 @@ fn status_of(bytes: &[u8]) -> Option<u16> {
     }
     let code = d.iter().fold(0u16, |n, &c| n * 10 + u16::from(c - b'0'));
     (100..=699).contains(&code).then_some(code)
+}
+
+/// Shrinks a queue that is using under a quarter of what it holds.
+pub(crate) fn shrink_queue<T>(q: &mut VecDeque<T>) {
+    if q.capacity() > 64 && q.len() < q.capacity() / 4 {
+        q.shrink_to_fit();
+    }
+}
+
+/// Shrinks a map that is using under a quarter of what it holds.
+pub(crate) fn shrink_map<K: std::hash::Hash + Eq, V>(m: &mut HashMap<K, V>) {
+    if m.capacity() > 64 && m.len() < m.capacity() / 4 {
+        m.shrink_to_fit();
+    }
 }

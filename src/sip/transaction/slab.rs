@@ -8,7 +8,10 @@
 #[derive(Debug)]
 struct Entry<T> {
     generation: u32,
-    value: Option<T>,
+    // Boxed: the slot vector keeps its peak length (slots are reused, never
+    // dropped, to keep generations), so a slot must cost 16 bytes, not the
+    // size of a transaction, once a load peak has passed.
+    value: Option<Box<T>>,
 }
 
 /// Transactions by id, with O(1) insert, lookup and removal and no hashing.
@@ -50,7 +53,7 @@ impl<T> Slab<T> {
         self.len += 1;
         if let Some(i) = self.free.pop() {
             let e = &mut self.entries[i as usize];
-            e.value = Some(value);
+            e.value = Some(Box::new(value));
             return pack(i, e.generation);
         }
         // Four billion simultaneous transactions would exhaust memory long
@@ -58,7 +61,7 @@ impl<T> Slab<T> {
         let i = self.entries.len() as u32;
         self.entries.push(Entry {
             generation: 0,
-            value: Some(value),
+            value: Some(Box::new(value)),
         });
         pack(i, 0)
     }
@@ -69,7 +72,7 @@ impl<T> Slab<T> {
             .get(i)
             .filter(|e| e.generation == g)?
             .value
-            .as_ref()
+            .as_deref()
     }
 
     pub(crate) fn get_mut(&mut self, key: u64) -> Option<&mut T> {
@@ -78,7 +81,7 @@ impl<T> Slab<T> {
             .get_mut(i)
             .filter(|e| e.generation == g)?
             .value
-            .as_mut()
+            .as_deref_mut()
     }
 
     pub(crate) fn remove(&mut self, key: u64) -> Option<T> {
@@ -88,7 +91,7 @@ impl<T> Slab<T> {
         e.generation = e.generation.wrapping_add(1);
         self.free.push(i as u32);
         self.len -= 1;
-        Some(v)
+        Some(*v)
     }
 
     pub(crate) fn len(&self) -> usize {

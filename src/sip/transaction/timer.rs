@@ -134,6 +134,13 @@ pub(crate) struct TimerHeap {
 }
 
 impl TimerHeap {
+    /// Gives back memory held since a load peak.
+    pub(crate) fn shrink(&mut self) {
+        if self.heap.capacity() > 64 && self.heap.len() < self.heap.capacity() / 4 {
+            self.heap.shrink_to_fit();
+        }
+    }
+
     pub(crate) fn peek(&self) -> Option<Wake> {
         self.heap.peek().map(|r| r.0)
     }
