@@ -17,6 +17,7 @@ PACKAGES=(
     "sip-tester:sipp"
     "baresip-core:baresip"
     "sipsak:sipsak"
+    "sipvicious:svwar"
     "tshark:tshark"
     "espeak-ng:espeak-ng"
     "sox:sox"
