@@ -143,8 +143,11 @@ fn run(cfg: Config, path: Option<PathBuf>) -> Result<()> {
     Engine::new(cfg.clone(), local.clone(), clock(), wall(), Vec::new(), trunks.clone()).context("invalid configuration")?;
     let core_cfg = cfg.clone();
     switchyard::rt::run(&cfg, move |restored| {
+        let bindings = restored.len();
         // Same arguments as the check above, so this cannot fail.
-        Engine::new(core_cfg, local, clock(), wall(), restored, trunks).expect("validated before start")
+        let core = Engine::new(core_cfg.clone(), local, clock(), wall(), restored, trunks).expect("validated before start");
+        tracing::info!(users = core_cfg.users.len(), trunks = core_cfg.trunks.len(), bindings, "core ready");
+        core
     })
     .context("switch stopped with an error")?;
     tracing::info!("stopped");

@@ -153,6 +153,9 @@ pub struct Engine {
     trunk_regs: Vec<TrunkRegistration>,
     calls: HashMap<CallKey, Call>,
     by_call_id: HashMap<Box<str>, (CallKey, Side)>,
+    /// Channels in use per trunk (inbound calls from it and legs placed on
+    /// it by calls in progress), against `trunks.max_calls`.
+    trunk_channels: HashMap<String, u32>,
     /// B-leg Call-IDs of calls that ended, with when they may be forgotten: a
     /// late 2xx on one of them is hung up, on any other Call-ID ignored.
     recent_b_legs: HashMap<Box<str>, Instant>,
@@ -217,7 +220,6 @@ impl Engine {
             .filter(|t| t.register)
             .map(|t| TrunkRegistration::new(t, trunk_addrs[&t.name], now))
             .collect();
-        info!(users = cfg.users.len(), trunks = cfg.trunks.len(), bindings = reg.len(), "core ready");
         Ok(Engine {
             verifier: Verifier::new(key, cfg.registrar.nonce_ttl.as_secs()),
             cfg,
@@ -230,6 +232,7 @@ impl Engine {
             calls: HashMap::new(),
             by_call_id: HashMap::new(),
             recent_b_legs: HashMap::new(),
+            trunk_channels: HashMap::new(),
             server_tx: HashMap::new(),
             client_tx: HashMap::new(),
             timers: BTreeSet::new(),
@@ -574,6 +577,12 @@ impl Engine {
         if let Err(e) = self.tx.send_response(now, id, bytes) {
             debug!(error = %e, "response not sent");
         }
+    }
+
+    /// Whether trunk `name` has a free channel under its `max_calls`.
+    fn trunk_has_room(&self, name: &str) -> bool {
+        let max = self.cfg.trunk(name).and_then(|t| t.max_calls);
+        max.is_none_or(|m| self.trunk_channels.get(name).copied().unwrap_or(0) < m)
     }
 
     fn new_key(&mut self) -> CallKey {

@@ -409,6 +409,14 @@ impl Engine {
         for &(at, t) in &call.timers {
             self.timers.remove(&(at, key, t));
         }
+        for name in &call.channels {
+            if let Some(n) = self.trunk_channels.get_mut(name) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    self.trunk_channels.remove(name);
+                }
+            }
+        }
         self.by_call_id.remove(call.a.req.call_id());
         for l in &call.b {
             self.by_call_id.remove(l.call_id.as_str());

@@ -160,6 +160,8 @@ pub(crate) struct Call {
     /// Watches the endpoints' RFC 4028 refreshes when the 2xx negotiated a
     /// session timer; the switch does not refresh itself.
     session: Option<crate::sip::dialog::session_timer::SessionTimer>,
+    /// Trunks this call holds a channel on (one entry per channel).
+    channels: Vec<String>,
     /// This call's entries in the engine's timer set, removed with the call.
     timers: Vec<(std::time::Instant, CallTimer)>,
     span: tracing::Span,

@@ -56,6 +56,10 @@ impl Engine {
             self.reply_retry_after(now, id, &req, 503, "Call Limit Reached");
             return;
         }
+        if trunk.as_deref().is_some_and(|t| !self.trunk_has_room(t)) {
+            self.reply_retry_after(now, id, &req, 503, "Trunk Capacity Reached");
+            return;
+        }
         if let Err(e) = check_request(&req, self.cfg.session_timer.min_se_s) {
             let tag = self.ids.tag();
             let mut w = response_to(&req, e.status(), "", Some(&tag), Some(peer.addr));
@@ -130,6 +134,7 @@ impl Engine {
             byes: 0,
             client_txs: Vec::new(),
             session: None,
+            channels: Vec::new(),
             timers: Vec::new(),
             span,
         };
@@ -139,7 +144,11 @@ impl Engine {
         }
         self.by_call_id.insert(call.a.req.call_id().into(), (key, Side::A));
         self.server_tx.insert(id, (key, Side::A));
+        let inbound_trunk = call.from_trunk.clone();
         self.calls.insert(key, call);
+        if let Some(t) = inbound_trunk {
+            self.take_channel(key, t);
+        }
         self.set_timer(now + NO_ANSWER, key, CallTimer::NoAnswer);
         for t in parallel {
             self.start_b_leg(now, key, t);
@@ -186,7 +195,25 @@ impl Engine {
             return Err((404, "Not Found"));
         };
         let number = route.rewrite(callee);
-        Ok(Routed::Hunt(route.trunks().map(|t| Target::Trunk { name: t.to_owned(), number: number.clone() }).collect()))
+        // Full trunks are skipped; the hunt goes on with the ones that have room.
+        let hunt: VecDeque<Target> = route
+            .trunks()
+            .filter(|t| self.trunk_has_room(t))
+            .map(|t| Target::Trunk { name: t.to_owned(), number: number.clone() })
+            .collect();
+        if hunt.is_empty() {
+            return Err((503, "Trunk Capacity Reached"));
+        }
+        Ok(Routed::Hunt(hunt))
+    }
+
+    /// Counts a channel on trunk `name` for call `key`, given back when the
+    /// call ends.
+    pub(in crate::engine) fn take_channel(&mut self, key: CallKey, name: String) {
+        *self.trunk_channels.entry(name.clone()).or_insert(0) += 1;
+        if let Some(c) = self.calls.get_mut(&key) {
+            c.channels.push(name);
+        }
     }
 
 
@@ -275,6 +302,9 @@ impl Engine {
             cancel_wanted: false,
         });
         self.by_call_id.insert(call_id.into(), (key, Side::B(idx)));
+        if let Some(Target::Trunk { name, .. }) = self.calls.get(&key).map(|c| c.b[idx].target.clone()) {
+            self.take_channel(key, name);
+        }
         match self.tx.send_request(now, bytes, peer) {
             Ok(tx) => {
                 if let Some(call) = self.calls.get_mut(&key) {
@@ -501,15 +531,21 @@ impl Engine {
         if call.b.iter().any(|l| l.state != BState::Done) {
             return;
         }
-        // Fail over to the next trunk on an outage-type answer.
+        let best = call.best.clone();
+        // Fail over to the next trunk that has room, on an outage-type answer.
         if matches!(code, 408 | 500 | 502 | 503 | 504) {
-            if let Some(next) = call.next_trunks.pop_front() {
-                call.best = None;
+            let mut pending = std::mem::take(&mut call.next_trunks);
+            pending.retain(|t| !matches!(t, Target::Trunk { name, .. } if !self.trunk_has_room(name)));
+            if let Some(next) = pending.pop_front() {
+                if let Some(call) = self.calls.get_mut(&key) {
+                    call.next_trunks = pending;
+                    call.best = None;
+                }
                 self.start_b_leg(now, key, next);
                 return;
             }
         }
-        let (code, reason) = call.best.clone().unwrap_or((500, String::new()));
+        let (code, reason) = best.unwrap_or((500, String::new()));
         // A device's own challenge means nothing to the caller.
         let code = if code == 401 || code == 407 { 403 } else { code };
         self.fail_a(now, key, code, &reason, cause_for(code));
