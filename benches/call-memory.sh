@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Memory per call in progress, and whether it all comes back: SIPp places
-# calls that are held 40 s, so at the sampling point (30 s) no call has ended
+# Memory per call in progress, and whether it all comes back: SIPp's built-in
+# uac/uas (which hold a call for -d, unlike the shared uac_rr.xml whose hold is
+# a fixed 1 s) place calls that are held 40 s, so at the sampling point (30 s) no call has ended
 # and nothing but live calls (their dialogs, transactions, CDR state) is in
 # the switch. Then every call ends and, after RFC 3261's 32 s of transaction
 # linger, the resident size is read again.
@@ -11,8 +12,6 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 RATE=${1:-300}
 HOLD=${2:-40}
 SAMPLE_AT=$((HOLD - 10))
-SHARED=${SHARED_BENCH:-../shared/bench}
-[[ -f $SHARED/uac_rr.xml ]] || { echo "needs $SHARED/uac_rr.xml (the shared/ folder beside the project)" >&2; exit 1; }
 command -v sipp >/dev/null || { echo "needs sipp: run scripts/setup.sh" >&2; exit 1; }
 BIN=${SWITCHYARD_BIN:-target/release/switchyard}
 [[ -x $BIN ]] || cargo build --release --bin switchyard
@@ -42,13 +41,13 @@ trunk = "uas"
 TOML
 "$BIN" run --config "$work/sw.toml" > "$work/switch.log" 2>&1 &
 sw=$!; pids+=("$sw")
-sipp -sf "$SHARED/uas_rr.xml" -i 127.0.0.1 -p 5270 -nostdin -buff_size 4194304 > /dev/null 2>&1 &
+sipp -sn uas -i 127.0.0.1 -p 5270 -nostdin -buff_size 4194304 > /dev/null 2>&1 &
 pids+=("$!")
 sleep 2
 rss() { awk '/VmRSS/ {print $2}' "/proc/$sw/status"; }
 idle=$(rss)
 calls=$((RATE * (HOLD - 15)))
-sipp -sf "$SHARED/uac_rr.xml" -s 9000 127.0.0.1:5260 -i 127.0.0.1 -p 5261 -r "$RATE" -m "$calls" -l $((calls + 10)) \
+sipp -sn uac -s 9000 127.0.0.1:5260 -i 127.0.0.1 -p 5261 -r "$RATE" -m "$calls" -l $((calls + 10)) \
     -d $((HOLD * 1000)) -nostdin -buff_size 4194304 -trace_stat -stf "$work/uac.csv" -fd 1 > "$work/uac.out" 2>&1 &
 uac=$!; pids+=("$uac")
 sleep "$SAMPLE_AT"

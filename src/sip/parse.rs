@@ -83,7 +83,7 @@ pub fn parse_bytes(input: Bytes) -> Result<Message, ParseError> {
     let head_end = find_head_end(&input[off..]).ok_or(ParseError::Incomplete)? + off;
     // Header folding (CRLF followed by WS) is replaced by spaces in place so that
     // spans stay valid and values read as single lines.
-    let needs_unfold = input[off..head_end].windows(3).any(|w| w[0] == b'\r' && w[1] == b'\n' && is_ws(w[2]));
+    let needs_unfold = memchr::memchr_iter(b'\n', &input[off..head_end]).any(|i| input.get(off + i + 1).is_some_and(|&c| is_ws(c)));
     let buf = if needs_unfold {
         let mut m = BytesMut::from(&input[..]);
         for i in off..head_end.saturating_sub(2) {
@@ -129,11 +129,19 @@ pub fn parse_bytes(input: Bytes) -> Result<Message, ParseError> {
 }
 
 fn find_head_end(b: &[u8]) -> Option<usize> {
-    b.windows(4).position(|w| w == b"\r\n\r\n")
+    memchr::memmem::find(b, b"\r\n\r\n")
 }
 
 fn find_crlf(b: &[u8], from: usize) -> Option<usize> {
-    b.get(from..)?.windows(2).position(|w| w == b"\r\n").map(|p| p + from)
+    let rest = b.get(from..)?;
+    let mut i = 0;
+    while let Some(p) = memchr::memchr(b'\r', &rest[i..]) {
+        if rest.get(i + p + 1) == Some(&b'\n') {
+            return Some(from + i + p);
+        }
+        i += p + 1;
+    }
+    None
 }
 
 fn parse_start_line(b: &[u8], s: usize, e: usize) -> Result<StartLine, ParseError> {
@@ -235,10 +243,14 @@ fn parse_field(b: &[u8], s: usize, e: usize) -> Result<Field, ParseError> {
 fn validate(msg: &mut Message) -> Result<(), ParseError> {
     let mut seen_single: [Option<usize>; 8] = [None; 8];
     let mut defect = None;
+    // The header block was checked as UTF-8 once; every value span starts and
+    // ends at ASCII bytes, so slicing the str needs no second check.
+    let buf = msg.buf.clone();
+    let head_end = msg.fields.last().map_or(0, |f| f.value.end as usize);
+    let head = std::str::from_utf8(&buf[..head_end]).map_err(|_| ParseError::NotUtf8)?;
     for (idx, f) in msg.fields.iter().enumerate() {
-        let v = &msg.buf[f.value.start as usize..f.value.end as usize];
-        // Validated as UTF-8 with the whole header block above.
-        let vs = std::str::from_utf8(v).map_err(|_| ParseError::NotUtf8)?;
+        let vs = head.get(f.value.start as usize..f.value.end as usize).ok_or(ParseError::NotUtf8)?;
+        let v = vs.as_bytes();
         let bad = || ParseError::BadHeader(f.name);
         match f.name {
             HeaderName::Via => {
