@@ -887,3 +887,23 @@ fn nothing_is_kept_after_calls_end() {
         "40 s after the last call everything is gone (was {busy:?})"
     );
 }
+
+/// Every answer the switch makes itself carries a To tag (RFC 3261 §8.2.6.2)
+/// and its Server header, OPTIONS included.
+#[test]
+fn options_answer_has_a_to_tag_and_capabilities() {
+    let mut net = Net::standard();
+    let opt = Msg::request("OPTIONS", "sip:127.0.0.1:5060")
+        .h("Via", format!("SIP/2.0/UDP {CARRIER};branch={}", branch()))
+        .h("Max-Forwards", "70")
+        .h("From", format!("<sip:probe@127.0.0.1>;tag={}", uniq("o")))
+        .h("To", "<sip:127.0.0.1:5060>")
+        .h("Call-ID", uniq("opt-"))
+        .h("CSeq", "1 OPTIONS");
+    net.send(CARRIER, &opt.render());
+    let out = net.take();
+    let ok = out.resp(CARRIER, 200);
+    assert!(ok.msg.to_tag().is_some(), "{ok:?}");
+    assert!(ok.h(H::Allow).contains("INVITE"), "{ok:?}");
+    assert!(ok.msg.header(H::Server).is_some(), "{ok:?}");
+}

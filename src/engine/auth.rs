@@ -69,15 +69,8 @@ impl Engine {
                 self.verifier.challenge(wall, &realm, alg, stale)
             })
             .collect();
-        let peer = self.tx.server_peer(id).unwrap_or_else(|| crate::sip::transport::Peer::udp(([127, 0, 0, 1], 0).into()));
-        let tag = self.ids.tag();
-        let mut w = crate::sip::build::response_to(req, code, "", Some(&tag), Some(peer.addr));
-        for c in &challenges {
-            w.header(chal_hdr, c.to_header_value());
-        }
-        w.header(HeaderName::Server, &self.cfg.server.user_agent);
-        let b = w.finish(None, b"");
-        self.send_response(now, id, b);
+        let extra: Vec<_> = challenges.iter().map(|c| (chal_hdr, c.to_header_value())).collect();
+        self.answer(now, id, req, code, "", &extra);
         Authn::Answered
     }
 }

@@ -28,7 +28,7 @@ use tracing::{debug, info, warn};
 use crate::config::Config;
 use crate::registrar::{Policy, Registrar};
 use crate::sip::auth::{StoredSecret, Verifier};
-use crate::sip::build::{Writer, response_to};
+use crate::sip::build::response_to;
 use crate::sip::header::HeaderName;
 use crate::sip::message::{Message, Method};
 use crate::sip::transaction::{ClientInput, ClientTxId, ServerInput, ServerTxId, TimerConfig, TransactionLayer, TxEvent};
@@ -309,11 +309,12 @@ impl Engine {
             _ if in_dialog => self.on_in_dialog(now, id, req, peer),
             Method::Register => self.on_register(now, id, &req, peer),
             Method::Options => {
-                let mut w = self.response(&req, 200, "", peer);
-                w.header(HeaderName::Allow, screen::ALLOW)
-                    .header(HeaderName::Accept, "application/sdp")
-                    .header(HeaderName::Supported, screen::SUPPORTED.join(", "));
-                self.send_response(now, id, w.finish(None, b""));
+                let extra = [
+                    (HeaderName::Allow, screen::ALLOW.to_owned()),
+                    (HeaderName::Accept, "application/sdp".to_owned()),
+                    (HeaderName::Supported, screen::SUPPORTED.join(", ")),
+                ];
+                self.answer(now, id, &req, 200, "", &extra);
             }
             Method::Invite => self.on_invite(now, id, req, peer),
             Method::Bye | Method::Info | Method::Update | Method::Refer | Method::Notify => {
@@ -545,32 +546,29 @@ impl Engine {
 
     // ---- helpers shared by the submodules ----
 
-    fn response(&self, req: &Message, code: u16, reason: &str, peer: Peer) -> Writer {
-        let mut w = response_to(req, code, reason, None, Some(peer.addr));
-        w.header(HeaderName::Server, &self.cfg.server.user_agent);
-        w
-    }
-
-    fn reply(&mut self, now: Instant, id: ServerTxId, req: &Message, code: u16, reason: &str) {
-        let tag = if req.to_tag().is_none() { Some(self.ids.tag()) } else { None };
-        let peer = self.tx.server_peer(id).unwrap_or_else(|| Peer::udp(SocketAddr::from(([127, 0, 0, 1], 0))));
-        let mut w = response_to(req, code, reason, tag.as_deref(), Some(peer.addr));
-        w.header(HeaderName::Server, &self.cfg.server.user_agent);
-        self.send_response(now, id, w.finish(None, b""));
-    }
-
-    fn refuse(&mut self, now: Instant, id: ServerTxId, req: &Message, r: Refuse) {
+    /// Answers a request the switch handles itself: a response with no body,
+    /// a To tag added when the request had none (RFC 3261 §8.2.6.2), the extra
+    /// headers given, and Server. Every locally generated answer goes here.
+    fn answer(&mut self, now: Instant, id: ServerTxId, req: &Message, code: u16, reason: &str, extra: &[(HeaderName, String)]) {
         if *req.method() == Method::Ack {
             return;
         }
         let tag = if req.to_tag().is_none() { Some(self.ids.tag()) } else { None };
-        let peer = self.tx.server_peer(id).unwrap_or_else(|| Peer::udp(SocketAddr::from(([127, 0, 0, 1], 0))));
-        let mut w = response_to(req, r.code, &r.reason, tag.as_deref(), Some(peer.addr));
-        for (h, v) in &r.headers {
+        let source = self.tx.server_peer(id).map(|p| p.addr);
+        let mut w = response_to(req, code, reason, tag.as_deref(), source);
+        for (h, v) in extra {
             w.header(*h, v);
         }
         w.header(HeaderName::Server, &self.cfg.server.user_agent);
         self.send_response(now, id, w.finish(None, b""));
+    }
+
+    fn reply(&mut self, now: Instant, id: ServerTxId, req: &Message, code: u16, reason: &str) {
+        self.answer(now, id, req, code, reason, &[]);
+    }
+
+    fn refuse(&mut self, now: Instant, id: ServerTxId, req: &Message, r: Refuse) {
+        self.answer(now, id, req, r.code, &r.reason, &r.headers);
     }
 
     fn send_response(&mut self, now: Instant, id: ServerTxId, bytes: Bytes) {

@@ -51,14 +51,12 @@ impl Engine {
             }
             Err(refusal) => {
                 let code = refusal.status();
-                let tag = self.ids.tag();
-                let mut w = crate::sip::build::response_to(req, code, "", Some(&tag), Some(peer.addr));
-                if let crate::registrar::Refusal::TooBrief { min } = refusal {
-                    w.header(HeaderName::MinExpires, min);
-                }
-                w.header(HeaderName::Server, &self.cfg.server.user_agent);
+                let extra = match refusal {
+                    crate::registrar::Refusal::TooBrief { min } => vec![(HeaderName::MinExpires, min.to_string())],
+                    _ => Vec::new(),
+                };
                 tracing::info!(user = %aor, code, reason = %refusal, "REGISTER refused");
-                self.send_response(now, id, w.finish(None, b""));
+                self.answer(now, id, req, code, "", &extra);
             }
         }
     }

@@ -61,13 +61,11 @@ impl Engine {
             return;
         }
         if let Err(e) = check_request(&req, self.cfg.session_timer.min_se_s) {
-            let tag = self.ids.tag();
-            let mut w = response_to(&req, e.status(), "", Some(&tag), Some(peer.addr));
-            if let SessionTimerError::IntervalTooSmall { min_se } = e {
-                w.header(HeaderName::MinSe, min_se);
-            }
-            w.header(HeaderName::Server, &self.cfg.server.user_agent);
-            self.send_response(now, id, w.finish(None, b""));
+            let extra = match e {
+                SessionTimerError::IntervalTooSmall { min_se } => vec![(HeaderName::MinSe, min_se.to_string())],
+                _ => Vec::new(),
+            };
+            self.answer(now, id, &req, e.status(), "", &extra);
             return;
         }
         let callee = req.request_uri().and_then(|u| u.user.map(str::to_owned)).unwrap_or_default();
@@ -79,8 +77,7 @@ impl Engine {
             Ok(t) => t,
             Err((code, reason)) => {
                 info!(caller = %caller, callee = %callee, code, "call refused");
-                let b = response_to(&req, code, reason, Some(&tag), Some(peer.addr)).finish(None, b"");
-                self.send_response(now, id, b);
+                self.reply(now, id, &req, code, reason);
                 let start = self.wall_ms(now);
                 let cdr_id = self.ids.tag();
                 self.write_cdr(CdrRecord {
@@ -157,14 +154,9 @@ impl Engine {
 
 
     pub(in crate::engine) fn reply_retry_after(&mut self, now: Instant, id: ServerTxId, req: &Message, code: u16, reason: &str) {
-        let tag = self.ids.tag();
-        let peer = self.tx.server_peer(id).unwrap_or_else(|| Peer::udp(([127, 0, 0, 1], 0).into()));
-        let mut w = response_to(req, code, reason, Some(&tag), Some(peer.addr));
-        w.header(HeaderName::RetryAfter, self.cfg.limits.retry_after.as_secs());
-        w.header(HeaderName::Server, &self.cfg.server.user_agent);
-        self.send_response(now, id, w.finish(None, b""));
+        let extra = [(HeaderName::RetryAfter, self.cfg.limits.retry_after.as_secs().to_string())];
+        self.answer(now, id, req, code, reason, &extra);
     }
-
 
     /// Where a dialled number goes: a local user's contacts (all rung at
     /// once) or trunks (one after another).
