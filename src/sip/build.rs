@@ -131,13 +131,6 @@ pub fn response_to(req: &Message, code: u16, reason: &str, to_tag: Option<&str>,
     w
 }
 
-impl Via<'_> {
-    /// The sent-by host without IPv6 brackets.
-    pub fn host_bare(&self) -> &str {
-        self.host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(self.host)
-    }
-}
-
 /// End of the first comma-separated value of a Via line.
 fn top_value_end(line: &str) -> usize {
     let mut end = line.len();

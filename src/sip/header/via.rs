@@ -86,6 +86,11 @@ impl<'a> Via<'a> {
         self.param("received").flatten()
     }
 
+    /// The sent-by host without IPv6 brackets.
+    pub fn host_bare(&self) -> &'a str {
+        self.host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(self.host)
+    }
+
     /// True when the branch carries the RFC 3261 magic cookie.
     pub fn is_rfc3261(&self) -> bool {
         self.branch().is_some_and(|b| b.starts_with(MAGIC_COOKIE))
