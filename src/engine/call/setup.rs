@@ -265,7 +265,7 @@ impl Engine {
         }
         w.header(HeaderName::UserAgent, &self.cfg.server.user_agent);
         let bytes = w.finish(a.content_type(), a.body());
-        let invite = match crate::sip::parse_bytes(bytes.clone()) {
+        let invite = match crate::sip::parse_bytes(bytes) {
             Ok(m) => m,
             Err(e) => {
                 warn!(error = %e, "built an INVITE that does not parse; leg dropped");
@@ -297,7 +297,12 @@ impl Engine {
         if let Some(Target::Trunk { name, .. }) = self.calls.get(&key).map(|c| c.b[idx].target.clone()) {
             self.take_channel(key, name);
         }
-        match self.tx.send_request(now, bytes, peer) {
+        let invite = self.calls.get(&key).map(|c| c.b[idx].invite.clone());
+        let sent = match invite {
+            Some(m) => self.tx.send_request_message(now, m, peer),
+            None => return,
+        };
+        match sent {
             Ok(tx) => {
                 if let Some(call) = self.calls.get_mut(&key) {
                     call.b[idx].tx = Some(tx);
@@ -402,10 +407,10 @@ impl Engine {
         let auth_hdr = if resp.status() == Some(407) { HeaderName::ProxyAuthorization } else { HeaderName::Authorization };
         let branch = self.ids.branch();
         let bytes = rewrite_request(&leg.invite, &branch, 2, &[(auth_hdr, creds.to_header_value())]);
-        let Ok(invite) = crate::sip::parse_bytes(bytes.clone()) else { return false };
-        leg.invite = invite;
+        let Ok(invite) = crate::sip::parse_bytes(bytes) else { return false };
+        leg.invite = invite.clone();
         let peer = leg.peer;
-        match self.tx.send_request(now, bytes, peer) {
+        match self.tx.send_request_message(now, invite, peer) {
             Ok(tx) => {
                 let call = self.calls.get_mut(&key).map(|c| {
                     c.b[i].tx = Some(tx);

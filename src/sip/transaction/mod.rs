@@ -332,7 +332,17 @@ impl TransactionLayer {
         bytes: Bytes,
         dest: Peer,
     ) -> Result<ClientTxId, TransactionError> {
-        let req = parse_bytes(bytes)?;
+        self.send_request_message(now, parse_bytes(bytes)?, dest)
+    }
+
+    /// [`TransactionLayer::send_request`] for a request the caller already
+    /// parsed (it keeps its own copy, e.g. to CANCEL it), saving a second parse.
+    pub fn send_request_message(
+        &mut self,
+        now: Instant,
+        req: Message,
+        dest: Peer,
+    ) -> Result<ClientTxId, TransactionError> {
         if !req.is_request() {
             return Err(TransactionError::NotARequest);
         }
