@@ -7,7 +7,11 @@
 
 pub mod config;
 pub mod engine;
+pub mod jitter;
+pub mod media;
 pub mod registrar;
 pub mod rt;
+pub mod rtp;
+pub mod sdp;
 pub mod sip;
 pub mod store;

@@ -1,0 +1,102 @@
+//! What every codec offers the media path: a decoder and an encoder working on
+//! caller-owned buffers of 16-bit mono PCM at the codec's own rate.
+
+use thiserror::Error;
+
+/// The codecs the switch can decode and encode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum CodecKind {
+    /// G.711 mu-law (RTP/AVP 0), 8 kHz.
+    Pcmu,
+    /// G.711 A-law (RTP/AVP 8), 8 kHz.
+    Pcma,
+    /// G.722 at 64 kbit/s, 16 kHz audio (RTP clock 8000 by RFC 3551's erratum).
+    G722,
+    /// Opus, decoded and encoded at 48 kHz mono here.
+    Opus,
+    /// Linear 16-bit big-endian PCM at the given rate, mono.
+    L16 {
+        /// Samples per second.
+        rate: u32,
+    },
+}
+
+impl CodecKind {
+    /// Sample rate of the PCM this codec decodes to and encodes from.
+    pub fn sample_rate(self) -> u32 {
+        match self {
+            CodecKind::Pcmu | CodecKind::Pcma => 8000,
+            CodecKind::G722 => 16000,
+            CodecKind::Opus => 48000,
+            CodecKind::L16 { rate } => rate,
+        }
+    }
+
+    /// RTP timestamp units per second (differs from the sample rate for G.722).
+    pub fn rtp_clock_rate(self) -> u32 {
+        match self {
+            CodecKind::G722 => 8000,
+            other => other.sample_rate(),
+        }
+    }
+}
+
+/// Why a codec refused a frame.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CodecError {
+    /// The output buffer cannot hold what the frame decodes or encodes to.
+    #[error("output buffer too small: need {need}, have {have}")]
+    BufferTooSmall {
+        /// Elements needed.
+        need: usize,
+        /// Elements available.
+        have: usize,
+    },
+    /// The payload is not a valid frame for this codec (peer fault).
+    #[error("malformed payload: {0}")]
+    Malformed(&'static str),
+    /// The input length is not one this codec can encode.
+    #[error("unsupported frame length {0}")]
+    FrameLength(usize),
+    /// The codec library itself failed.
+    #[error("codec library error: {0}")]
+    Library(String),
+}
+
+/// Turns RTP payloads into PCM.
+pub trait AudioDecoder: Send {
+    /// Which codec this is.
+    fn kind(&self) -> CodecKind;
+    /// PCM samples per second of the output.
+    fn sample_rate(&self) -> u32 {
+        self.kind().sample_rate()
+    }
+    /// Decodes one payload into `out`; returns the samples written.
+    fn decode(&mut self, payload: &[u8], out: &mut [i16]) -> Result<usize, CodecError>;
+    /// Fills `out` (whole length) with audio standing in for a lost frame, using
+    /// the codec's own concealment when it has one; returns the samples written.
+    fn conceal(&mut self, out: &mut [i16]) -> usize;
+    /// Recovers the frame *before* `payload` from in-band FEC when the codec
+    /// carries it (Opus); `None` when it does not.
+    fn decode_fec(&mut self, _payload: &[u8], _out: &mut [i16]) -> Option<usize> {
+        None
+    }
+    /// Forgets history (after an SSRC change or a long gap).
+    fn reset(&mut self);
+}
+
+/// Turns PCM into RTP payloads.
+pub trait AudioEncoder: Send {
+    /// Which codec this is.
+    fn kind(&self) -> CodecKind;
+    /// PCM samples per second of the input.
+    fn sample_rate(&self) -> u32 {
+        self.kind().sample_rate()
+    }
+    /// Encodes one frame of `pcm` into `out`; returns the bytes written.
+    fn encode(&mut self, pcm: &[i16], out: &mut [u8]) -> Result<usize, CodecError>;
+    /// Forgets history.
+    fn reset(&mut self);
+}
