@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use super::entries::{route, trunk, users};
 use super::error::Problem;
-use super::model::{Advertise, Config, Limits, Log, Registrar, Server, SessionTimer, Timers};
+use super::model::{Advertise, Config, Limits, Log, Media, Registrar, Server, SessionTimer, Timers};
 use super::raw::{
-    RawConfig, RawLimits, RawLog, RawRegistrar, RawServer, RawSessionTimer, RawTimers, S,
+    RawConfig, RawLimits, RawLog, RawMedia, RawRegistrar, RawServer, RawSessionTimer, RawTimers, S,
 };
 use super::syntax::{ip_host, is_hostname, is_user_char, line_of};
 
@@ -167,6 +167,7 @@ pub(super) fn convert(raw: RawConfig, cx: &mut Ctx) -> Config {
         limits: section(raw.limits, |raw, _| limits(cx, raw)),
         registrar: section(raw.registrar, |raw, at| registrar(cx, raw, at)),
         session_timer: section(raw.session_timer, |raw, _| session_timer(cx, raw)),
+        media: section(raw.media, |raw, _| media(cx, raw)),
         users: users(cx, raw.users),
         trunks: raw
             .trunks
@@ -395,6 +396,53 @@ fn session_timer(cx: &mut Ctx, raw: RawSessionTimer) -> SessionTimer {
     SessionTimer {
         session_expires_s,
         min_se_s,
+    }
+}
+
+fn media(cx: &mut Ctx, raw: RawMedia) -> Media {
+    let d = Media::default();
+    let address = raw.address.and_then(|v| match v.get_ref().parse::<std::net::IpAddr>() {
+        Ok(ip) if !ip.is_unspecified() => Some(ip),
+        _ => {
+            cx.at(v.span(), Problem::BadMediaAddress(v.get_ref().clone()));
+            None
+        }
+    });
+    let (min_span, max_span) = (span_of(&raw.port_min), span_of(&raw.port_max));
+    let port_min = value_or(raw.port_min, d.port_min);
+    let port_max = value_or(raw.port_max, d.port_max);
+    // Two calls' worth of even RTP ports with their RTCP ports: anything smaller is a typo.
+    if port_min < 1024 || port_max <= port_min || port_max - port_min < 7 {
+        cx.report(min_span.or(max_span), Problem::MediaPortRange { min: port_min, max: port_max });
+    }
+    let codecs = match raw.codecs {
+        Some(v) if v.get_ref().is_empty() => {
+            cx.at(v.span(), Problem::NoMediaCodecs);
+            d.codecs
+        }
+        Some(v) => v.into_inner(),
+        None => d.codecs,
+    };
+    let ptime_span = span_of(&raw.ptime_ms);
+    let ptime_ms = value_or(raw.ptime_ms, d.ptime_ms);
+    if !(10..=60).contains(&ptime_ms) || ptime_ms % 10 != 0 {
+        cx.report(ptime_span, Problem::BadPtime(ptime_ms));
+    }
+    let cx_span = span_of(&raw.opus_complexity);
+    let opus_complexity = value_or(raw.opus_complexity, d.opus_complexity);
+    if opus_complexity > 10 {
+        cx.report(cx_span, Problem::BadOpusComplexity(opus_complexity));
+    }
+    Media {
+        anchor: raw.anchor.unwrap_or(d.anchor),
+        address,
+        port_min,
+        port_max,
+        codecs,
+        ptime_ms,
+        timeout_s: raw.timeout_s.unwrap_or(d.timeout_s),
+        opus_complexity,
+        workers: raw.workers.unwrap_or(d.workers),
     }
 }
 

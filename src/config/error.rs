@@ -129,6 +129,26 @@ pub enum Problem {
         /// `max_expires`.
         max: u32,
     },
+    /// `media.address` is not a usable IP address.
+    #[error("`media.address` must be a specific IP address, not `{0}`")]
+    BadMediaAddress(String),
+    /// The RTP port range cannot hold even two calls.
+    #[error("`media.port_min`..`media.port_max` ({min}..{max}) must be above 1023 and span at least 8 ports")]
+    MediaPortRange {
+        /// `port_min`.
+        min: u16,
+        /// `port_max`.
+        max: u16,
+    },
+    /// `media.codecs` is empty.
+    #[error("`media.codecs` must name at least one codec")]
+    NoMediaCodecs,
+    /// ptime the switch cannot packetise.
+    #[error("`media.ptime_ms` ({0}) must be 10, 20, 30, 40, 50 or 60")]
+    BadPtime(u32),
+    /// Opus complexity out of range.
+    #[error("`media.opus_complexity` ({0}) must be 0..=10")]
+    BadOpusComplexity(u8),
     /// Min-SE below 90 seconds, which RFC 4028 forbids.
     #[error("`session_timer.min_se_s` ({0}) is below the RFC 4028 floor of 90")]
     MinSeTooLow(u32),

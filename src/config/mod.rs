@@ -25,7 +25,7 @@ use std::path::Path;
 pub use error::{ConfigError, Diagnostic, Problem};
 pub use model::{
     Advertise, Cidr, CidrError, Config, DEFAULT_SIP_PORT, DigestAlgorithm, Limits, Log, Privacy, Registrar, Route,
-    Server, SessionTimer, Timers, Transport, Trunk, User,
+    Media, MediaCodec, Server, SessionTimer, Timers, Transport, Trunk, User,
 };
 
 /// The built-in configuration used when no file is given: loopback listeners, demo users and a

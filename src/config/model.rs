@@ -27,6 +27,8 @@ pub struct Config {
     pub registrar: Registrar,
     /// `[session_timer]`.
     pub session_timer: SessionTimer,
+    /// `[media]`.
+    pub media: Media,
     /// Local users; names are unique.
     pub users: Vec<User>,
     /// Carrier trunks; names are unique.
@@ -270,6 +272,67 @@ impl Default for SessionTimer {
         SessionTimer {
             session_expires_s: 1800,
             min_se_s: 90,
+        }
+    }
+}
+
+/// `[media]`: how the switch anchors audio (its own address in every SDP it relays).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Media {
+    /// Anchor media. When false, SDP and RTP pass between the endpoints untouched (signalling
+    /// only). Default true.
+    pub anchor: bool,
+    /// Address written into SDP and bound by the RTP sockets. Default: the advertised address,
+    /// else the IP of the first UDP listener.
+    pub address: Option<IpAddr>,
+    /// Lowest RTP port handed out (even). Default 16384.
+    pub port_min: u16,
+    /// Highest RTP port handed out. Default 32767. Each call takes two even ports, each with
+    /// its RTCP port above it.
+    pub port_max: u16,
+    /// Codecs offered and transcoded between, in preference order. Default PCMU, PCMA, G722, opus.
+    pub codecs: Vec<MediaCodec>,
+    /// Packetisation time of the streams the switch itself produces. Default 20 (10..=60, a
+    /// multiple of 10).
+    pub ptime_ms: u32,
+    /// A call whose legs send no RTP for this long is hung up (cause `media-timeout`); 0 never.
+    /// Legs on hold (sendonly/inactive) are exempt. Default 60.
+    pub timeout_s: u32,
+    /// Opus encoder complexity 0..=10 when transcoding to Opus. Default 5.
+    pub opus_complexity: u8,
+    /// Media worker threads; 0 = one per CPU. Default 0.
+    pub workers: usize,
+}
+
+/// A codec named in `media.codecs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum MediaCodec {
+    /// G.711 mu-law.
+    #[serde(rename = "PCMU")]
+    Pcmu,
+    /// G.711 A-law.
+    #[serde(rename = "PCMA")]
+    Pcma,
+    /// G.722.
+    #[serde(rename = "G722")]
+    G722,
+    /// Opus.
+    #[serde(rename = "opus")]
+    Opus,
+}
+
+impl Default for Media {
+    fn default() -> Self {
+        Media {
+            anchor: true,
+            address: None,
+            port_min: 16384,
+            port_max: 32767,
+            codecs: vec![MediaCodec::Pcmu, MediaCodec::Pcma, MediaCodec::G722, MediaCodec::Opus],
+            ptime_ms: 20,
+            timeout_s: 60,
+            opus_complexity: 5,
+            workers: 0,
         }
     }
 }

@@ -8,7 +8,7 @@
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::model::{DigestAlgorithm, Privacy, Transport};
+use super::model::{DigestAlgorithm, MediaCodec, Privacy, Transport};
 
 pub(super) type S<T> = Spanned<T>;
 
@@ -20,6 +20,7 @@ pub(super) struct RawConfig {
     pub limits: Option<S<RawLimits>>,
     pub registrar: Option<S<RawRegistrar>>,
     pub session_timer: Option<S<RawSessionTimer>>,
+    pub media: Option<S<RawMedia>>,
     #[serde(default)]
     pub users: Vec<S<RawUser>>,
     #[serde(default)]
@@ -79,6 +80,20 @@ pub(super) struct RawRegistrar {
 pub(super) struct RawSessionTimer {
     pub session_expires_s: Option<S<u32>>,
     pub min_se_s: Option<S<u32>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawMedia {
+    pub anchor: Option<bool>,
+    pub address: Option<S<String>>,
+    pub port_min: Option<S<u16>>,
+    pub port_max: Option<S<u16>>,
+    pub codecs: Option<S<Vec<MediaCodec>>>,
+    pub ptime_ms: Option<S<u32>>,
+    pub timeout_s: Option<u32>,
+    pub opus_complexity: Option<S<u8>>,
+    pub workers: Option<usize>,
 }
 
 #[derive(Deserialize)]

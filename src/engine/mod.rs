@@ -13,6 +13,7 @@
 mod auth;
 mod call;
 pub mod ids;
+mod media;
 mod register;
 pub mod screen;
 pub mod trunk;
@@ -173,6 +174,8 @@ pub struct Engine {
     draining: bool,
     stats: Stats,
     next_housekeeping: Instant,
+    /// Ports and commands of the media plane; `None` when media is not anchored.
+    media: Option<media::MediaPlane>,
 }
 
 impl Engine {
@@ -220,6 +223,11 @@ impl Engine {
             .filter(|t| t.register)
             .map(|t| TrunkRegistration::new(t, trunk_addrs[&t.name], now))
             .collect();
+        let cfg_media = Arc::clone(&cfg);
+        let media_ip = match &cfg.server.advertise {
+            Some(crate::config::Advertise::Ip(ip)) => *ip,
+            _ => local.udp.or(local.tcp).map_or(std::net::IpAddr::from([127, 0, 0, 1]), |a| a.ip()),
+        };
         Ok(Engine {
             verifier: Verifier::new(key, cfg.registrar.nonce_ttl.as_secs()),
             cfg,
@@ -245,6 +253,7 @@ impl Engine {
             draining: false,
             stats: Stats::default(),
             next_housekeeping: now + Duration::from_secs(1),
+            media: media::MediaPlane::from_config(&cfg_media, media_ip),
         })
     }
 
@@ -624,5 +633,11 @@ impl crate::rt::core::SipCore for Engine {
     }
     fn end_all_calls(&mut self, now: Instant) {
         Engine::end_all_calls(self, now);
+    }
+    fn poll_media(&mut self) -> Option<crate::media::MediaCommand> {
+        Engine::poll_media(self)
+    }
+    fn handle_media_event(&mut self, now: Instant, ev: crate::media::MediaEvent) {
+        Engine::handle_media_event(self, now, ev);
     }
 }

@@ -16,6 +16,7 @@
 
 use std::time::Instant;
 
+use crate::media::{MediaCommand, MediaEvent};
 use crate::sip::transport::{ConnId, Peer, Transmit};
 use crate::store::StoreOp;
 
@@ -41,4 +42,10 @@ pub trait SipCore {
     /// Drain deadline passed: end every call (BYE/CANCEL), after which
     /// `active_calls()` reaches 0 once the answers arrive or time out.
     fn end_all_calls(&mut self, now: Instant);
+    /// The next command for the media plane (step 2, beside `poll_transmit`).
+    fn poll_media(&mut self) -> Option<MediaCommand> {
+        None
+    }
+    /// Something happened in the media plane (an input, like `handle_input`).
+    fn handle_media_event(&mut self, _now: Instant, _ev: MediaEvent) {}
 }

@@ -83,6 +83,8 @@ pub(crate) struct Driver<C> {
     pub(crate) env: StreamEnv,
     pub(crate) store: StoreSender,
     pub(crate) drain_timeout: Duration,
+    /// The media threads and their events; `None` when media is not anchored.
+    pub(crate) media: Option<(super::media::MediaRuntime, mpsc::Receiver<crate::media::MediaEvent>)>,
 }
 
 struct State {
@@ -104,7 +106,12 @@ impl<C: SipCore> Driver<C> {
             env,
             store,
             drain_timeout,
+            media,
         } = self;
+        let (media, mut media_events) = match media {
+            Some((rt, rx)) => (Some(rt), Some(rx)),
+            None => (None, None),
+        };
         let primary: Option<Arc<UdpSocket>> = udp.primary();
         let mut st = State {
             conns: HashMap::new(),
@@ -122,6 +129,7 @@ impl<C: SipCore> Driver<C> {
             udp: &udp,
             env: &env,
             store: &store,
+            media: media.as_ref(),
         };
         let mut buf = vec![0u8; RECV_BUF];
         let mut control_open = true;
@@ -171,6 +179,13 @@ impl<C: SipCore> Driver<C> {
                         }
                     }
                 },
+                ev = async { media_events.as_mut()?.recv().await }, if media_events.is_some() => {
+                    let now = Clock::now();
+                    match ev {
+                        Some(ev) => core.handle_media_event(now, ev),
+                        None => media_events = None,
+                    }
+                },
                 () = &mut sleep, if wake.is_some() => {},
             }
             let now = Clock::now();
@@ -179,6 +194,10 @@ impl<C: SipCore> Driver<C> {
             }
             advance_phase(&mut core, &mut st, now);
             flush(&mut core, &mut st, &mut io).await;
+        }
+        drop(io);
+        if let Some(rt) = media {
+            rt.shutdown();
         }
         // Whatever the last step produced is already flushed; say why we stop.
         info!(
@@ -193,6 +212,7 @@ struct Io<'a> {
     udp: &'a UdpSockets,
     env: &'a StreamEnv,
     store: &'a StoreSender,
+    media: Option<&'a super::media::MediaRuntime>,
 }
 
 fn next_wake<C: SipCore>(core: &C, phase: Phase) -> Option<Instant> {
@@ -305,6 +325,11 @@ async fn flush<C: SipCore>(core: &mut C, st: &mut State, io: &mut Io<'_>) {
                 }
             }
             _ => send_stream(st, io.env, t),
+        }
+    }
+    while let Some(cmd) = core.poll_media() {
+        if let Some(m) = io.media {
+            m.send(cmd);
         }
     }
     while let Some(op) = core.poll_store() {

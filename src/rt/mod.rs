@@ -20,6 +20,7 @@
 pub mod clock;
 pub mod core;
 mod driver;
+pub mod media;
 mod ratelimit;
 mod signals;
 pub mod store;
@@ -81,6 +82,9 @@ pub enum RtError {
     /// Signal handlers could not be installed.
     #[error("cannot install signal handlers: {0}")]
     Signals(std::io::Error),
+    /// The media threads could not be started.
+    #[error("cannot start the media plane: {0}")]
+    Media(std::io::Error),
     /// The core panicked; the store was still flushed.
     #[error("the core task panicked")]
     CorePanicked,
@@ -259,6 +263,18 @@ where
     }
     drop(control_tx);
 
+    let media = if config.media.anchor {
+        let (tx, rx) = mpsc::channel(media::EVENT_QUEUE);
+        match media::MediaRuntime::start(config, tx) {
+            Ok(rt) => Some((rt, rx)),
+            Err(e) => {
+                close_store(store).await?;
+                return Err(RtError::Media(e));
+            }
+        }
+    } else {
+        None
+    };
     let driver = Driver {
         core,
         udp: bound.udp,
@@ -267,6 +283,7 @@ where
         env,
         store: store.sender(),
         drain_timeout: config.limits.drain_timeout,
+        media,
     };
     let outcome = tokio::spawn(driver.run().instrument(info_span!("edge"))).await;
 

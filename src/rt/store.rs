@@ -37,7 +37,7 @@ use crate::store::{Binding, CdrRecord, StoreOp};
 /// File name of the database inside `data_dir`.
 pub const DB_FILE: &str = "switchyard.db";
 /// `PRAGMA user_version` written by this build; bump with a migration step.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 /// Ops that may wait in the queue before senders block.
 pub const QUEUE_CAPACITY: usize = 65_536;
 /// Most ops applied in one transaction.
@@ -256,6 +256,23 @@ fn migrate(conn: &mut Connection, from: i64) -> rusqlite::Result<()> {
         )?;
         tx.commit()?;
     }
+    if from < 2 {
+        let tx = conn.transaction()?;
+        tx.execute_batch(
+            "CREATE TABLE IF NOT EXISTS cdr_quality (
+                 cdr_id TEXT NOT NULL,
+                 leg TEXT NOT NULL,
+                 packets INTEGER NOT NULL,
+                 lost INTEGER NOT NULL,
+                 jitter_ms REAL NOT NULL,
+                 rtt_ms REAL,
+                 mos REAL NOT NULL,
+                 PRIMARY KEY (cdr_id, leg)
+             );
+             PRAGMA user_version = 2;",
+        )?;
+        tx.commit()?;
+    }
     Ok(())
 }
 
@@ -373,6 +390,16 @@ fn apply(tx: &Transaction<'_>, op: &StoreOp) -> rusqlite::Result<()> {
             Ok(())
         }
         StoreOp::Cdr(c) => insert_cdr(tx, c),
+        StoreOp::CdrQuality { id, quality } => {
+            let mut stmt = tx.prepare_cached(
+                "INSERT OR REPLACE INTO cdr_quality (cdr_id, leg, packets, lost, jitter_ms, rtt_ms, mos)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?;
+            for (leg, q) in ["a", "b"].iter().zip(quality) {
+                stmt.execute(params![id, leg, to_i64(q.packets), to_i64(q.lost), q.jitter_ms, q.rtt_ms, q.mos])?;
+            }
+            Ok(())
+        }
         // A newer op this thread does not know yet: say so rather than lose it silently.
         #[allow(unreachable_patterns)]
         _ => Err(rusqlite::Error::InvalidQuery),
@@ -429,6 +456,7 @@ fn op_name(op: &StoreOp) -> &'static str {
         StoreOp::RemoveBinding { .. } => "remove-binding",
         StoreOp::RemoveAll { .. } => "remove-all",
         StoreOp::Cdr(_) => "cdr",
+        StoreOp::CdrQuality { .. } => "cdr-quality",
         #[allow(unreachable_patterns)]
         _ => "unknown",
     }
@@ -484,6 +512,32 @@ pub fn read_cdrs(data_dir: &Path) -> Result<Vec<CdrRecord>, StoreError> {
                 cause: r.get(10)?,
                 hangup_by: r.get(11)?,
             })
+        })
+        .map_err(err)?;
+    rows.collect::<Result<Vec<_>, _>>().map_err(err)
+}
+
+/// Media quality per CDR and leg (`"a"`/`"b"`), in CDR id order.
+pub fn read_cdr_quality(data_dir: &Path) -> Result<Vec<(String, String, crate::media::LegQuality)>, StoreError> {
+    let path = data_dir.join(DB_FILE);
+    let err = |source| StoreError::Open { path: path.clone(), source };
+    let conn = Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(err)?;
+    let mut stmt = conn
+        .prepare("SELECT cdr_id, leg, packets, lost, jitter_ms, rtt_ms, mos FROM cdr_quality ORDER BY cdr_id, leg")
+        .map_err(err)?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                crate::media::LegQuality {
+                    packets: u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
+                    lost: u64::try_from(r.get::<_, i64>(3)?).unwrap_or(0),
+                    jitter_ms: r.get(4)?,
+                    rtt_ms: r.get(5)?,
+                    mos: r.get(6)?,
+                },
+            ))
         })
         .map_err(err)?;
     rows.collect::<Result<Vec<_>, _>>().map_err(err)

@@ -81,4 +81,11 @@ pub enum StoreOp {
     },
     /// Append a call detail record.
     Cdr(CdrRecord),
+    /// Media quality of a call's legs (A then B), written when its media closes.
+    CdrQuality {
+        /// The CDR's id.
+        id: String,
+        /// Leg A, leg B.
+        quality: [crate::media::LegQuality; 2],
+    },
 }

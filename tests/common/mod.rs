@@ -178,6 +178,16 @@ impl Switch {
              {sections}\n",
             data_dir.display()
         );
+        // Each test file's switch gets its own RTP ports, so that switches
+        // running side by side never compete for one.
+        let config = if sections.contains("[media]") {
+            config
+        } else {
+            // Switch ports are 15000..15999 and at least 2 apart: 80 RTP
+            // ports (20 calls) each, from 10000 up.
+            let min = 10000 + (u32::from(port).saturating_sub(15000) % 1000) * 40;
+            format!("{config}\n[media]\nport_min = {min}\nport_max = {}\n", min + 79)
+        };
         let config_path = path.join("switchyard.toml");
         fs::write(&config_path, &config).expect("write config");
         let log = path.join("switchyard.log");

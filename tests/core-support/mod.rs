@@ -47,6 +47,10 @@ udp = ["127.0.0.1:5060"]
 tcp = ["127.0.0.1:5060"]
 domain = "switchyard.test"
 
+# Signalling only: media anchoring has its own tests (core-media.rs).
+[media]
+anchor = false
+
 # Both algorithms, so the core tests cover RFC 8760 SHA-256 as well as MD5.
 [registrar]
 digest_algorithms = ["MD5", "SHA-256"]

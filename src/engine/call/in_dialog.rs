@@ -17,6 +17,7 @@ use crate::sip::transport::{Peer, Transmit};
 use crate::store::CdrRecord;
 
 use super::headers::{copy_passthrough, passthrough_list};
+use crate::engine::media::SdpRole;
 use super::*;
 
 impl Engine {
@@ -66,6 +67,24 @@ impl Engine {
             call.a.peer = Peer { conn: peer.conn.or(call.a.peer.conn), ..call.a.peer };
             let Some(w) = call.winner else { return };
             let cseq = call.b[w].invite.cseq_seq();
+            let late_answer = call.b_offer.is_none();
+            if late_answer {
+                match self.media_body(key, Side::A, SdpRole::Answer, ack.content_type(), ack.body()) {
+                    Ok(Some(body)) => {
+                        self.send_b_ack(now, key, w, cseq, Some("application/sdp"), &body);
+                        return;
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        // Too late to refuse (§13.2.1): the call goes up with
+                        // no usable media and is ended.
+                        warn!(error = %e, "ACK answer unusable; ending the call");
+                        self.send_b_ack(now, key, w, cseq, ack.content_type(), ack.body());
+                        self.end_call_by_switch(now, key, "bad-sdp");
+                        return;
+                    }
+                }
+            }
             self.send_b_ack(now, key, w, cseq, ack.content_type(), ack.body());
             return;
         }
@@ -73,6 +92,12 @@ impl Engine {
             if r.from == side && r.answered && ack.cseq_seq() == self.dialog_remote_cseq(key, side).unwrap_or(u32::MAX) {
                 if let Some(c) = self.calls.get_mut(&key) {
                     c.reinvite = None;
+                }
+                if !r.offered {
+                    if let Ok(Some(body)) = self.media_body(key, side, SdpRole::Answer, ack.content_type(), ack.body()) {
+                        self.send_dialog_ack(now, key, r.to, r.out_cseq, Some("application/sdp"), &body);
+                        return;
+                    }
                 }
                 self.send_dialog_ack(now, key, r.to, r.out_cseq, ack.content_type(), ack.body());
             }
@@ -243,6 +268,22 @@ impl Engine {
     /// Sends `req` on the other leg's dialog; its answer comes back through
     /// [`Engine::relay_response`].
     pub(in crate::engine) fn relay_request(&mut self, now: Instant, key: CallKey, server: ServerTxId, req: &Message, to: Side) {
+        let offers = matches!(req.method(), Method::Invite | Method::Update);
+        let from = match to {
+            Side::A => self.calls.get(&key).and_then(|c| c.winner).map_or(Side::A, Side::B),
+            Side::B(_) => Side::A,
+        };
+        let mut body: Option<Vec<u8>> = None;
+        if offers {
+            match self.media_body(key, from, SdpRole::Offer, req.content_type(), req.body()) {
+                Ok(b) => body = b,
+                Err(e) => {
+                    let (code, reason) = e.status();
+                    self.reply(now, server, req, code, reason);
+                    return;
+                }
+            }
+        }
         let branch = self.ids.branch();
         let Some(call) = self.calls.get_mut(&key) else { return };
         let (dialog, peer) = match to {
@@ -257,11 +298,14 @@ impl Engine {
         let extra: Vec<(&str, &str)> = extra.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
         let sent_by = self.local.sent_by(peer.transport);
         let via = LocalVia { transport: peer.transport, sent_by: &sent_by, branch: &branch };
-        let out = d.request(req.method().clone(), via, &extra, req.content_type(), req.body());
+        let out = match &body {
+            Some(b) => d.request(req.method().clone(), via, &extra, Some("application/sdp"), b),
+            None => d.request(req.method().clone(), via, &extra, req.content_type(), req.body()),
+        };
         let out_cseq = out.cseq;
         if *req.method() == Method::Invite {
-            let from = if to == Side::A { call.winner.map_or(Side::A, Side::B) } else { Side::A };
-            call.reinvite = Some(ReInvite { from, to, server, out_cseq, answered: false });
+            let offered = !req.body().is_empty();
+            call.reinvite = Some(ReInvite { from, to, server, out_cseq, answered: false, offered });
         }
         match self.tx.send_request(now, out.bytes, peer) {
             Ok(tx) => {
@@ -292,7 +336,24 @@ impl Engine {
         }
         copy_passthrough(&mut w, resp, true, &[]);
         w.header(HeaderName::Server, &self.cfg.server.user_agent);
-        let bytes = w.finish(resp.content_type(), resp.body());
+        let mut rewritten = None;
+        if matches!(req.method(), Method::Invite | Method::Update) && (200..300).contains(&code) {
+            // The responder is the leg the request was relayed to.
+            let responder = match side {
+                Side::A => call.winner.map_or(Side::A, Side::B),
+                Side::B(_) => Side::A,
+            };
+            let role = if req.body().is_empty() { SdpRole::Offer } else { SdpRole::Answer };
+            match self.media_body(key, responder, role, resp.content_type(), resp.body()) {
+                Ok(b) => rewritten = b,
+                Err(e) => warn!(error = %e, "SDP in a re-INVITE/UPDATE answer unusable; relayed as is"),
+            }
+        }
+        let Some(call) = self.calls.get_mut(&key) else { return };
+        let bytes = match &rewritten {
+            Some(b) => w.finish(Some("application/sdp"), b),
+            None => w.finish(resp.content_type(), resp.body()),
+        };
         let mut session_wake = None;
         if matches!(req.method(), Method::Invite | Method::Update) && (200..300).contains(&code) {
             if let Some(t) = &mut call.session {
@@ -405,7 +466,8 @@ impl Engine {
         if !done {
             return;
         }
-        let Some(call) = self.calls.remove(&key) else { return };
+        let Some(mut call) = self.calls.remove(&key) else { return };
+        self.media_close(call.anchor.take(), &call.cdr_id);
         for &(at, t) in &call.timers {
             self.timers.remove(&(at, key, t));
         }

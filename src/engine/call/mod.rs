@@ -134,6 +134,9 @@ struct ReInvite {
     server: ServerTxId,
     out_cseq: u32,
     answered: bool,
+    /// The re-INVITE carried an offer (else its 2xx carries one and the ACK
+    /// the answer).
+    offered: bool,
 }
 
 pub(crate) struct Call {
@@ -164,6 +167,10 @@ pub(crate) struct Call {
     channels: Vec<String>,
     /// This call's entries in the engine's timer set, removed with the call.
     timers: Vec<(std::time::Instant, CallTimer)>,
+    /// Media anchoring state (SDP of both legs); `None` when not anchored.
+    anchor: Option<crate::media::Anchor>,
+    /// Body of the B-leg INVITEs when the switch rewrote A's offer.
+    b_offer: Option<Vec<u8>>,
     span: tracing::Span,
 }
 

@@ -20,6 +20,7 @@ use crate::sip::transport::{Peer, Transport};
 use crate::store::CdrRecord;
 
 use super::headers::{copy_passthrough, rewrite_request};
+use crate::engine::media::SdpRole;
 use super::*;
 
 impl Engine {
@@ -98,6 +99,29 @@ impl Engine {
             }
         };
         let key = self.new_key();
+        let (anchor, b_offer) = match self.media_open(key, req.content_type(), req.body()) {
+            Ok(m) => m,
+            Err((code, reason)) => {
+                self.reply(now, id, &req, code, reason);
+                let start = self.wall_ms(now);
+                let cdr_id = self.ids.tag();
+                self.write_cdr(CdrRecord {
+                    id: cdr_id,
+                    a_call_id: req.call_id().to_owned(),
+                    b_call_id: String::new(),
+                    caller,
+                    callee,
+                    destination: String::new(),
+                    start_ms: start,
+                    answer_ms: None,
+                    end_ms: start,
+                    status: code,
+                    cause: if code == 503 { "media-ports".to_owned() } else { "bad-sdp".to_owned() },
+                    hangup_by: String::new(),
+                });
+                return;
+            }
+        };
         let cdr_id = self.ids.tag();
         let span = tracing::info_span!("call", id = %cdr_id);
         let caller_display = req.from().and_then(|f| f.display).map(str::to_owned);
@@ -133,6 +157,8 @@ impl Engine {
             session: None,
             channels: Vec::new(),
             timers: Vec::new(),
+            anchor,
+            b_offer,
             span,
         };
         {
@@ -264,7 +290,10 @@ impl Engine {
             w.header(HeaderName::MinSe, min_se);
         }
         w.header(HeaderName::UserAgent, &self.cfg.server.user_agent);
-        let bytes = w.finish(a.content_type(), a.body());
+        let bytes = match &call.b_offer {
+            Some(offer) => w.finish(Some("application/sdp"), offer),
+            None => w.finish(a.content_type(), a.body()),
+        };
         let invite = match crate::sip::parse_bytes(bytes) {
             Ok(m) => m,
             Err(e) => {
@@ -367,9 +396,13 @@ impl Engine {
                 leg.state = BState::Early;
             }
             if call.state == State::Setup {
-                let w = self.a_response_from(key, &resp, code);
-                if let Some((tx, bytes)) = w {
-                    self.send_response(now, tx, bytes);
+                match self.a_response_from(key, i, &resp, code) {
+                    Ok(Some((tx, bytes))) => self.send_response(now, tx, bytes),
+                    Ok(None) => {}
+                    Err(e) => {
+                        // Early media we cannot use: ring on without it.
+                        debug!(error = %e, "18x SDP ignored");
+                    }
                 }
             }
             return;
@@ -425,10 +458,27 @@ impl Engine {
     }
 
 
-    /// Builds A's copy of a B response (provisional or 2xx): status, body,
-    /// and the headers that describe the session.
-    pub(in crate::engine) fn a_response_from(&mut self, key: CallKey, resp: &Message, code: u16) -> Option<(ServerTxId, Bytes)> {
-        let call = self.calls.get(&key)?;
+    /// Builds A's copy of a response from B leg `i` (provisional or 2xx):
+    /// status, body (the switch's own SDP when media is anchored), and the
+    /// headers that describe the session. `Err` when B's SDP cannot be used.
+    pub(in crate::engine) fn a_response_from(
+        &mut self,
+        key: CallKey,
+        i: usize,
+        resp: &Message,
+        code: u16,
+    ) -> Result<Option<(ServerTxId, Bytes)>, crate::media::AnchorError> {
+        let Some(call) = self.calls.get(&key) else { return Ok(None) };
+        // A's INVITE had an offer: B's SDP is the answer. Otherwise (late
+        // offer) B's 2xx carries the offer; an unreliable 18x cannot (§13.2.1).
+        let role = if call.b_offer.is_some() { SdpRole::Answer } else { SdpRole::Offer };
+        let late_offer_in_18x = role == SdpRole::Offer && code < 200 && call.anchor.is_some();
+        let rewritten = if late_offer_in_18x {
+            Some(Vec::new())
+        } else {
+            self.media_body(key, Side::B(i), role, resp.content_type(), resp.body())?
+        };
+        let Some(call) = self.calls.get(&key) else { return Ok(None) };
         let a = &call.a;
         let mut w = response_to(&a.req, code, resp.reason(), Some(&a.to_tag), Some(a.peer.addr));
         // RFC 3261 §12.1.1: a UAS copies Record-Route into responses that make dialogs.
@@ -439,7 +489,12 @@ impl Engine {
         }
         copy_passthrough(&mut w, resp, true, &[]);
         w.header(HeaderName::Server, &self.cfg.server.user_agent);
-        Some((a.tx, w.finish(resp.content_type(), resp.body())))
+        let bytes = match &rewritten {
+            Some(b) if b.is_empty() => w.finish(None, b""),
+            Some(b) => w.finish(Some("application/sdp"), b),
+            None => w.finish(resp.content_type(), resp.body()),
+        };
+        Ok(Some((a.tx, bytes)))
     }
 
 
@@ -480,7 +535,24 @@ impl Engine {
         for j in others {
             self.cancel_b(now, key, j);
         }
-        let Some((tx, bytes)) = self.a_response_from(key, &resp, resp.status().unwrap_or(200)) else { return };
+        let (tx, bytes) = match self.a_response_from(key, i, &resp, resp.status().unwrap_or(200)) {
+            Ok(Some(r)) => r,
+            Ok(None) => return,
+            Err(e) => {
+                // B answered with SDP the switch cannot carry: the leg is
+                // hung up and the call fails as if it had refused.
+                warn!(error = %e, "answer SDP unusable; leg hung up");
+                if let Some(call) = self.calls.get_mut(&key) {
+                    call.winner = None;
+                    call.state = State::Setup;
+                    call.answer_ms = None;
+                    call.status = 0;
+                }
+                self.ack_and_bye(now, key, i);
+                self.b_failed(now, key, i, 488, "Not Acceptable Here".into());
+                return;
+            }
+        };
         let Some(call) = self.calls.get_mut(&key) else { return };
         call.a.dialog = Dialog::uas(&call.a.req, &call.a.to_tag, &self.local.contact(call.a.peer.transport), call.a.peer).ok();
         call.a.ok = Some(bytes.clone());

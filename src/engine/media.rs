@@ -1,0 +1,180 @@
+//! The engine's side of media anchoring: ports and SDP for each call, the
+//! commands handed to the media plane, and what comes back from it.
+
+use std::collections::VecDeque;
+use std::net::IpAddr;
+use std::time::Instant;
+
+use tracing::{info, warn};
+
+use crate::config::{Config, MediaCodec};
+use crate::media::{Anchor, AnchorError, LocalMedia, MediaCommand, MediaEvent, MediaId, MediaSide, PortPool};
+use crate::sdp::LocalCaps;
+use crate::store::StoreOp;
+use switchyard_codecs::CodecKind;
+
+use super::Engine;
+use super::call::{CallKey, Side};
+
+/// Ports and outgoing commands of the media plane, when media is anchored.
+pub(crate) struct MediaPlane {
+    local: LocalMedia,
+    ports: PortPool,
+    out: VecDeque<MediaCommand>,
+}
+
+/// What an SDP body is within its offer/answer exchange.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SdpRole {
+    Offer,
+    Answer,
+}
+
+impl MediaPlane {
+    /// `None` when `media.anchor` is off.
+    pub(crate) fn from_config(cfg: &Config, sip_addr: IpAddr) -> Option<MediaPlane> {
+        let m = &cfg.media;
+        if !m.anchor {
+            return None;
+        }
+        let audio = m
+            .codecs
+            .iter()
+            .map(|c| match c {
+                MediaCodec::Pcmu => CodecKind::Pcmu,
+                MediaCodec::Pcma => CodecKind::Pcma,
+                MediaCodec::G722 => CodecKind::G722,
+                MediaCodec::Opus => CodecKind::Opus,
+            })
+            .collect();
+        let caps = LocalCaps { audio, telephone_event: true, comfort_noise: true, ptime: m.ptime_ms };
+        Some(MediaPlane {
+            local: LocalMedia { addr: m.address.unwrap_or(sip_addr), caps },
+            ports: PortPool::new(m.port_min, m.port_max),
+            out: VecDeque::new(),
+        })
+    }
+
+    /// RTP port blocks in use (one per call with media).
+    pub(crate) fn ports_in_use(&self) -> usize {
+        self.ports.in_use()
+    }
+}
+
+/// A media side for an engine side.
+pub(crate) fn media_side(side: Side) -> MediaSide {
+    match side {
+        Side::A => MediaSide::A,
+        Side::B(_) => MediaSide::B,
+    }
+}
+
+/// Whether a Content-Type names SDP.
+pub(crate) fn is_sdp(ct: Option<&str>) -> bool {
+    ct.is_some_and(|t| t.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/sdp"))
+}
+
+impl Engine {
+    /// An anchor for a new call and the body of its B-leg INVITEs (the
+    /// switch's offer, or `None` to copy A's body: no SDP, or media not
+    /// anchored); `Err` with the status to refuse the call with.
+    pub(in crate::engine) fn media_open(
+        &mut self,
+        key: CallKey,
+        ct: Option<&str>,
+        body: &[u8],
+    ) -> Result<(Option<Anchor>, Option<Vec<u8>>), (u16, &'static str)> {
+        let session_id = self.wall_ms(self.anchor.0) ^ key.0.rotate_left(20);
+        let Some(plane) = self.media.as_mut() else { return Ok((None, None)) };
+        let Some(ports) = plane.ports.take() else {
+            warn!("no RTP ports left in media.port_min..port_max");
+            return Err((503, "No Media Ports"));
+        };
+        let mut anchor = Anchor::new(MediaId(key.0), &plane.local, ports, session_id);
+        let mut offer = None;
+        if !body.is_empty() && is_sdp(ct) {
+            match anchor.offer(&plane.local, MediaSide::A, body) {
+                Ok(b) => offer = Some(b),
+                Err(e) => {
+                    info!(error = %e, "INVITE offer refused");
+                    plane.ports.give_back(ports);
+                    return Err(e.status());
+                }
+            }
+        }
+        while let Some(c) = anchor.poll_command() {
+            plane.out.push_back(c);
+        }
+        Ok((Some(anchor), offer))
+    }
+
+    /// Rewrites an SDP body crossing the switch from `from`. `Ok(None)`: pass
+    /// the body on untouched (not SDP, or media not anchored on this call).
+    pub(in crate::engine) fn media_body(
+        &mut self,
+        key: CallKey,
+        from: Side,
+        role: SdpRole,
+        ct: Option<&str>,
+        body: &[u8],
+    ) -> Result<Option<Vec<u8>>, AnchorError> {
+        if body.is_empty() || !is_sdp(ct) {
+            return Ok(None);
+        }
+        let Some(plane) = self.media.as_mut() else { return Ok(None) };
+        let Some(anchor) = self.calls.get_mut(&key).and_then(|c| c.anchor.as_mut()) else { return Ok(None) };
+        let side = media_side(from);
+        let out = match role {
+            SdpRole::Offer => anchor.offer(&plane.local, side, body),
+            SdpRole::Answer => anchor.answer(&plane.local, side, body),
+        };
+        while let Some(c) = anchor.poll_command() {
+            plane.out.push_back(c);
+        }
+        out.map(Some)
+    }
+
+    /// The call ended: close its media and free its ports.
+    pub(in crate::engine) fn media_close(&mut self, anchor: Option<Anchor>, cdr_id: &str) {
+        let (Some(plane), Some(anchor)) = (self.media.as_mut(), anchor) else { return };
+        plane.ports.give_back(anchor.ports());
+        plane.out.push_back(MediaCommand::Close { id: anchor.id(), cdr_id: cdr_id.to_owned() });
+    }
+
+    /// Next command for the media plane.
+    pub fn poll_media(&mut self) -> Option<MediaCommand> {
+        self.media.as_mut()?.out.pop_front()
+    }
+
+    /// Something happened in the media plane.
+    pub fn handle_media_event(&mut self, now: Instant, ev: MediaEvent) {
+        match ev {
+            MediaEvent::Timeout { id } => {
+                let key = CallKey(id.0);
+                if let Some(c) = self.calls.get(&key) {
+                    let _e = c.span.enter();
+                    info!("no RTP from either leg: hanging up");
+                }
+                self.end_call_by_switch(now, key, "media-timeout");
+            }
+            MediaEvent::BindFailed { id } => {
+                let key = CallKey(id.0);
+                if let Some(c) = self.calls.get(&key) {
+                    let _e = c.span.enter();
+                    warn!("RTP ports of this call are taken by another program");
+                }
+                self.end_call_by_switch(now, key, "media-ports");
+            }
+            MediaEvent::Dtmf { id, from, digit, duration_ms } => {
+                if let Some(c) = self.calls.get(&CallKey(id.0)) {
+                    let _e = c.span.enter();
+                    info!(?from, %digit, duration_ms, "DTMF");
+                }
+            }
+            MediaEvent::Closed { cdr_id, quality } => {
+                self.store.push_back(StoreOp::CdrQuality { id: cdr_id, quality });
+            }
+            _ => {}
+        }
+    }
+}

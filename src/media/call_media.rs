@@ -1,0 +1,394 @@
+//! One call's data path between its two legs, sans-IO: the worker hands in
+//! each datagram with `now` and sends what comes back.
+//!
+//! Call order (from the worker): `handle_rtp`/`handle_rtcp` per datagram,
+//! `update`/`send_dtmf` per command, `handle_timeout` when `poll_timeout`
+//! passes; after each, `poll_transmit` until `None`, then `poll_event`.
+//!
+//! Relay (both legs share codec and ptime, and in-band DTMF need not be
+//! turned into events) forwards each packet after rewriting its payload type
+//! in place: no decode, no copy, no allocation. Otherwise each direction is
+//! a [`Transcoder`] ticking every frame. Symmetric RTP (RFC 4961 practice):
+//! once a leg's packets arrive from some address, replies go there, which
+//! gets through NAT whatever the SDP said.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use crate::rtp::{self, RtpHeaderView, RtpSession};
+
+use super::dtmf::DigitTracker;
+use super::transcode::Transcoder;
+use super::{LegParams, LegQuality, MediaEvent, MediaId, MediaSide};
+
+/// Settings shared by every call on a worker.
+#[derive(Debug, Clone)]
+pub struct MediaConfig {
+    /// Hang up when no leg sends RTP for this long (`None`: never).
+    pub timeout: Option<Duration>,
+    /// Opus encoder complexity when transcoding to Opus.
+    pub opus_complexity: i32,
+}
+
+/// A datagram to send: from the leg's RTP or RTCP socket to `dst`, the
+/// first `len` bytes of the buffer the caller passed in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outgoing {
+    /// Whose socket sends it.
+    pub from: MediaSide,
+    /// From the RTCP socket (never with rtcp-mux).
+    pub rtcp: bool,
+    /// Destination.
+    pub dst: SocketAddr,
+    /// Bytes to send.
+    pub len: usize,
+}
+
+/// How often the media timeout is checked.
+const CHECK_EVERY: Duration = Duration::from_secs(1);
+/// Events queued before the worker drains them.
+const EVENT_CAP: usize = 16;
+
+struct Leg {
+    params: Option<LegParams>,
+    rtp_dst: Option<SocketAddr>,
+    rtcp_dst: Option<SocketAddr>,
+    latched: bool,
+    latched_rtcp: bool,
+    session: RtpSession,
+    last_rx: Option<Instant>,
+    digits: DigitTracker,
+}
+
+enum Path {
+    /// Nothing negotiated on one of the legs yet: packets are counted, not sent.
+    Idle,
+    /// Payload-type map per direction: `map[from][pt]`, 0xff = drop.
+    Relay(Box<[[u8; 128]; 2]>),
+    /// One transcoder per direction (index = the leg it reads from).
+    Transcode(Box<[Transcoder; 2]>),
+}
+
+/// The data path of one call.
+pub struct CallMedia {
+    id: MediaId,
+    cfg: MediaConfig,
+    legs: [Leg; 2],
+    path: Path,
+    started: Instant,
+    next_check: Instant,
+    timed_out: bool,
+    events: Vec<MediaEvent>,
+}
+
+impl CallMedia {
+    /// A session with nothing negotiated yet.
+    pub fn new(id: MediaId, cfg: MediaConfig, now: Instant) -> CallMedia {
+        let leg = |n: u64| Leg {
+            params: None,
+            rtp_dst: None,
+            rtcp_dst: None,
+            latched: false,
+            latched_rtcp: false,
+            session: rtp::RtpSession::new(rtp::SessionConfig {
+                clock_rate: 8000,
+                local_ssrc: ssrc_for(id, n),
+                cname: format!("switchyard-{}", id.0),
+                rtcp_interval: Duration::from_secs(5),
+                ntp_base: rtp::NtpBase::now_unknown(now),
+            }),
+            last_rx: None,
+            digits: DigitTracker::new(),
+        };
+        CallMedia {
+            id,
+            cfg,
+            legs: [leg(0), leg(1)],
+            path: Path::Idle,
+            started: now,
+            next_check: now + CHECK_EVERY,
+            timed_out: false,
+            events: Vec::with_capacity(EVENT_CAP),
+        }
+    }
+
+    /// What a leg negotiated (first time, or changed by a re-INVITE).
+    pub fn update(&mut self, now: Instant, side: MediaSide, params: LegParams) {
+        let leg = &mut self.legs[side.index()];
+        if !leg.latched {
+            leg.rtp_dst = params.remote;
+        }
+        if !leg.latched_rtcp {
+            leg.rtcp_dst = params.remote_rtcp;
+        }
+        let clock_changed = leg.params.as_ref().is_none_or(|p| p.codec != params.codec);
+        if clock_changed {
+            leg.session.set_clock_rate(params.codec.rtp_clock_rate());
+        }
+        leg.params = Some(params);
+        self.rebuild(now);
+    }
+
+    /// What is negotiated decides the path; called after every update.
+    fn rebuild(&mut self, now: Instant) {
+        let (Some(a), Some(b)) = (self.legs[0].params.clone(), self.legs[1].params.clone()) else {
+            self.path = Path::Idle;
+            return;
+        };
+        if relayable(&a, &b) {
+            let mut map = Box::new([[0xffu8; 128]; 2]);
+            for (from, to, m) in [(&a, &b, 0), (&b, &a, 1)] {
+                map[m][usize::from(from.pt & 0x7f)] = to.pt;
+                if let (Some(x), Some(y)) = (from.telephone_event, to.telephone_event) {
+                    map[m][usize::from(x & 0x7f)] = y;
+                }
+                if let (Some(x), Some(y)) = (from.comfort_noise, to.comfort_noise) {
+                    map[m][usize::from(x & 0x7f)] = y;
+                }
+            }
+            self.path = Path::Relay(map);
+            return;
+        }
+        // Keep running transcoders when only addresses or direction changed.
+        if let Path::Transcode(t) = &mut self.path {
+            if t[0].matches(&a, &b) && t[1].matches(&b, &a) {
+                return;
+            }
+        }
+        let make = |from: &LegParams, to: &LegParams, n: u64| {
+            Transcoder::new(now, from, to, ssrc_for(self.id, 10 + n), self.cfg.opus_complexity)
+        };
+        match (make(&a, &b, 0), make(&b, &a, 1)) {
+            (Ok(ab), Ok(ba)) => self.path = Path::Transcode(Box::new([ab, ba])),
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::warn!(error = %e, "transcoder could not be built; media not forwarded");
+                self.path = Path::Idle;
+            }
+        }
+    }
+
+    /// One RTP datagram from `side`; with relay the packet is rewritten in
+    /// `buf` and the caller sends `buf[..len]`.
+    pub fn handle_rtp(&mut self, now: Instant, side: MediaSide, src: SocketAddr, buf: &mut [u8]) -> Option<Outgoing> {
+        if rtp::is_rtcp(buf) {
+            return self.handle_rtcp(now, side, src, buf);
+        }
+        let i = side.index();
+        let (pt, marker, seq, ts, ssrc, payload_range) = {
+            let view = RtpHeaderView::parse(buf).ok()?;
+            let leg = &mut self.legs[i];
+            leg.session.on_rtp(now, &view, buf.len());
+            (view.payload_type(), view.marker(), view.seq(), view.timestamp(), view.ssrc(), view.payload_range())
+        };
+        let leg = &mut self.legs[i];
+        leg.last_rx = Some(now);
+        if !leg.latched || leg.rtp_dst != Some(src) {
+            // Latch on the first packet; re-latch only to a source that
+            // keeps sending, which a re-INVITE or NAT rebinding produces.
+            leg.rtp_dst = Some(src);
+            leg.latched = true;
+        }
+        let te = leg.params.as_ref().and_then(|p| p.telephone_event);
+        if te == Some(pt) {
+            if let Some((digit, duration_ms)) = leg.digits.on_event(ts, &buf[payload_range.clone()]) {
+                self.push_event(MediaEvent::Dtmf { id: self.id, from: side, digit, duration_ms });
+            }
+        }
+        let other = &self.legs[side.other().index()];
+        let may_send = other.params.as_ref().is_some_and(|p| p.send);
+        match &mut self.path {
+            Path::Idle => None,
+            Path::Relay(map) => {
+                let out_pt = map[i][usize::from(pt & 0x7f)];
+                if out_pt == 0xff || !may_send {
+                    return None;
+                }
+                let dst = other.rtp_dst?;
+                rtp::set_payload_type(buf, out_pt);
+                Some(Outgoing { from: side.other(), rtcp: false, dst, len: buf.len() })
+            }
+            Path::Transcode(t) => {
+                let info = crate::jitter::PacketInfo { seq, timestamp: ts, ssrc, marker, payload_type: pt };
+                t[i].on_packet(now, info, &buf[payload_range]);
+                None
+            }
+        }
+    }
+
+    /// One RTCP datagram from `side`: read for statistics; relayed to the
+    /// other leg when the path is a relay (the endpoints' own reports then
+    /// describe the end-to-end stream), terminated otherwise.
+    pub fn handle_rtcp(&mut self, now: Instant, side: MediaSide, src: SocketAddr, buf: &mut [u8]) -> Option<Outgoing> {
+        let leg = &mut self.legs[side.index()];
+        let _ = leg.session.on_rtcp(now, buf);
+        let mux = leg.params.as_ref().is_some_and(|p| p.rtcp_mux);
+        if !mux && (!leg.latched_rtcp || leg.rtcp_dst != Some(src)) {
+            leg.rtcp_dst = Some(src);
+            leg.latched_rtcp = true;
+        }
+        if !matches!(self.path, Path::Relay(_)) {
+            return None;
+        }
+        let other = &self.legs[side.other().index()];
+        let p = other.params.as_ref()?;
+        let (dst, rtcp) = if p.rtcp_mux { (other.rtp_dst?, false) } else { (other.rtcp_dst?, true) };
+        Some(Outgoing { from: side.other(), rtcp, dst, len: buf.len() })
+    }
+
+    /// Sends a DTMF digit to `side` (a SIP INFO from the other leg).
+    pub fn send_dtmf(&mut self, now: Instant, side: MediaSide, digit: char, duration_ms: u32) {
+        if let Path::Transcode(t) = &mut self.path {
+            t[side.other().index()].inject_digit(now, digit, duration_ms);
+        }
+    }
+
+    /// Timers: transcoder ticks, RTCP reports, the media timeout.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if let Path::Transcode(t) = &mut self.path {
+            for tr in t.iter_mut() {
+                tr.handle_timeout(now);
+            }
+        }
+        if now >= self.next_check {
+            self.next_check = now + CHECK_EVERY;
+            self.check_timeout(now);
+        }
+    }
+
+    fn check_timeout(&mut self, now: Instant) {
+        let Some(limit) = self.cfg.timeout else { return };
+        if self.timed_out {
+            return;
+        }
+        // Only legs that should be sending count; a call with both on hold
+        // never times out.
+        let mut expected = 0;
+        let mut silent = 0;
+        for leg in &self.legs {
+            if leg.params.as_ref().is_some_and(|p| p.recv) {
+                expected += 1;
+                let since = leg.last_rx.unwrap_or(self.started);
+                if now.saturating_duration_since(since) >= limit {
+                    silent += 1;
+                }
+            }
+        }
+        if expected > 0 && silent == expected {
+            self.timed_out = true;
+            self.push_event(MediaEvent::Timeout { id: self.id });
+        }
+    }
+
+    /// Next datagram the session produced itself (transcoded audio, events,
+    /// RTCP reports), written into `buf`.
+    pub fn poll_transmit(&mut self, buf: &mut [u8]) -> Option<Outgoing> {
+        if let Path::Transcode(t) = &mut self.path {
+            for (i, tr) in t.iter_mut().enumerate() {
+                let to = if i == 0 { MediaSide::B } else { MediaSide::A };
+                let leg = &mut self.legs[to.index()];
+                let may_send = leg.params.as_ref().is_some_and(|p| p.send);
+                while let Some((len, seq, ts, payload)) = tr.poll_packet(buf) {
+                    let Some(dst) = leg.rtp_dst.filter(|_| may_send) else { continue };
+                    leg.session.on_sent_at(seq, ts, payload);
+                    return Some(Outgoing { from: to, rtcp: false, dst, len });
+                }
+            }
+        }
+        None
+    }
+
+    /// Our own RTCP reports, when the path terminates RTCP (transcoding).
+    fn rtcp_due(&mut self, now: Instant, buf: &mut [u8]) -> Option<Outgoing> {
+        if !matches!(self.path, Path::Transcode(_)) {
+            return None;
+        }
+        for (i, leg) in self.legs.iter_mut().enumerate() {
+            if leg.session.poll_timeout().is_some_and(|t| t <= now) {
+                let len = leg.session.poll_rtcp(now, buf)?;
+                let p = leg.params.as_ref()?;
+                let (dst, rtcp) = if p.rtcp_mux { (leg.rtp_dst?, false) } else { (leg.rtcp_dst?, true) };
+                let from = if i == 0 { MediaSide::A } else { MediaSide::B };
+                return Some(Outgoing { from, rtcp, dst, len });
+            }
+        }
+        None
+    }
+
+    /// Like [`CallMedia::poll_transmit`], for RTCP reports due at `now`.
+    pub fn poll_rtcp(&mut self, now: Instant, buf: &mut [u8]) -> Option<Outgoing> {
+        self.rtcp_due(now, buf)
+    }
+
+    /// When `handle_timeout` wants to run. Stable between calls (it only
+    /// moves when a timer fired or the path changed), so that the worker's
+    /// timer heap does not grow with every packet.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let mut at = self.next_check;
+        if let Path::Transcode(t) = &self.path {
+            for tr in t.iter() {
+                if let Some(x) = tr.poll_timeout() {
+                    at = at.min(x);
+                }
+            }
+            for leg in &self.legs {
+                if let Some(x) = leg.session.poll_timeout() {
+                    at = at.min(x);
+                }
+            }
+        }
+        Some(at)
+    }
+
+    /// Next event for the signalling core.
+    pub fn poll_event(&mut self) -> Option<MediaEvent> {
+        if self.events.is_empty() { None } else { Some(self.events.remove(0)) }
+    }
+
+    fn push_event(&mut self, ev: MediaEvent) {
+        if self.events.len() < EVENT_CAP {
+            self.events.push(ev);
+        }
+    }
+
+    /// Receive quality of each leg, for the CDR.
+    pub fn quality(&self) -> [LegQuality; 2] {
+        let q = |leg: &Leg| {
+            let q = leg.session.quality();
+            LegQuality {
+                packets: q.received,
+                lost: q.lost,
+                jitter_ms: q.jitter.as_secs_f64() * 1000.0,
+                rtt_ms: q.rtt.map(|d| d.as_secs_f64() * 1000.0),
+                mos: q.mos,
+            }
+        };
+        [q(&self.legs[0]), q(&self.legs[1])]
+    }
+
+    /// True when packets are forwarded without decoding.
+    pub fn is_relay(&self) -> bool {
+        matches!(self.path, Path::Relay(_))
+    }
+
+    /// True when packets are decoded and re-encoded.
+    pub fn is_transcoding(&self) -> bool {
+        matches!(self.path, Path::Transcode(_))
+    }
+}
+
+/// Same codec and ptime both ways, and no leg that needs its in-band DTMF
+/// turned into events for the other.
+fn relayable(a: &LegParams, b: &LegParams) -> bool {
+    let inband_to_events = (a.telephone_event.is_none() && b.telephone_event.is_some())
+        || (b.telephone_event.is_none() && a.telephone_event.is_some());
+    a.codec == b.codec && a.ptime_ms == b.ptime_ms && !inband_to_events
+}
+
+/// A stable, distinct SSRC per call and stream (RFC 3550 only asks that it
+/// be unlikely to collide; the call id mixed through a bijective hash is).
+fn ssrc_for(id: MediaId, n: u64) -> u32 {
+    let mut x = id.0.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ n.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x ^= x >> 31;
+    x = x.wrapping_mul(0x94d0_49bb_1331_11eb);
+    (x >> 32) as u32
+}

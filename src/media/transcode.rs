@@ -1,0 +1,289 @@
+//! One direction of a transcoded call: packets from leg X through a jitter
+//! buffer, decoded, resampled, re-encoded for leg Y at Y's ptime and sent as
+//! the switch's own RTP stream (own SSRC, sequence and timestamps).
+//!
+//! DTMF crosses too: RFC 4733 events from X are re-sent as events on Y's
+//! stream when Y negotiated telephone-event, or played into Y's audio as
+//! tones when it did not; when X cannot send events but Y takes them, X's
+//! audio runs through an in-band detector and detected digits go to Y as
+//! events.
+//!
+//! Everything is allocated in [`Transcoder::new`]; a tick allocates nothing.
+
+use std::time::{Duration, Instant};
+
+use switchyard_codecs::dtmf::{DtmfDetector, DtmfGenerator};
+use switchyard_codecs::resample::Resampler;
+use switchyard_codecs::telephone_event::EventSender;
+use switchyard_codecs::{AudioDecoder, AudioEncoder, CodecError, CodecKind};
+
+use crate::jitter::{JitterBuffer, JitterConfig, PacketInfo};
+
+use super::LegParams;
+use super::dtmf::{DigitTracker, digit_event_code};
+
+/// Packets waiting to be sent (a tick makes at most one audio packet and a
+/// few event packets).
+const QUEUE: usize = 8;
+const MTU: usize = 1500;
+
+/// One direction, X → Y.
+pub(crate) struct Transcoder {
+    from_codec: CodecKind,
+    to_codec: CodecKind,
+    to_pt: u8,
+    to_ptime: u32,
+    from_te: Option<u8>,
+    to_te: Option<u8>,
+    jitter: JitterBuffer,
+    decoder: Box<dyn AudioDecoder>,
+    encoder: Box<dyn AudioEncoder>,
+    resampler: Option<Resampler>,
+    tick: Duration,
+    next_tick: Option<Instant>,
+    pcm_in: Vec<i16>,
+    pcm_out: Vec<i16>,
+    fifo: Vec<i16>,
+    fifo_len: usize,
+    frame_out: usize,
+    encoded: Vec<u8>,
+    ssrc: u32,
+    seq: u16,
+    ts: u32,
+    ts_step: u32,
+    marker_next: bool,
+    detector: Option<DtmfDetector>,
+    digits: DigitTracker,
+    tone: Option<DtmfGenerator>,
+    tone_left: usize,
+    events: Option<EventSender>,
+    queue: Box<[[u8; MTU]; QUEUE]>,
+    queue_meta: [(usize, u16, u32, usize); QUEUE],
+    queue_head: usize,
+    queue_len: usize,
+}
+
+impl Transcoder {
+    /// A direction reading `from` and writing `to`.
+    pub(crate) fn new(now: Instant, from: &LegParams, to: &LegParams, ssrc: u32, opus_complexity: i32) -> Result<Transcoder, CodecError> {
+        let _ = now;
+        let decoder = switchyard_codecs::codec::decoder(from.codec)?;
+        let encoder = switchyard_codecs::codec::encoder(to.codec, opus_complexity)?;
+        let (in_rate, out_rate) = (from.codec.sample_rate(), to.codec.sample_rate());
+        // The tick divides Y's ptime so that whole packets come out of whole ticks.
+        let tick_ms = if to.ptime_ms % 20 == 0 { 20 } else { 10 };
+        let tick = Duration::from_millis(u64::from(tick_ms));
+        let jitter = JitterBuffer::new(JitterConfig {
+            clock_rate: from.codec.rtp_clock_rate(),
+            sample_rate: in_rate,
+            frame: tick,
+            ..JitterConfig::default()
+        });
+        let resampler = if in_rate == out_rate {
+            None
+        } else {
+            Some(Resampler::new(in_rate, out_rate).map_err(|_| CodecError::Malformed("unsupported rate"))?)
+        };
+        let per_tick_in = (in_rate * tick_ms / 1000) as usize;
+        let per_tick_out = (out_rate * tick_ms / 1000) as usize;
+        let frame_out = (out_rate * to.ptime_ms / 1000) as usize;
+        let detector = (from.telephone_event.is_none() && to.telephone_event.is_some() && in_rate <= 16000)
+            .then(|| DtmfDetector::new(in_rate));
+        Ok(Transcoder {
+            from_codec: from.codec,
+            to_codec: to.codec,
+            to_pt: to.pt,
+            to_ptime: to.ptime_ms,
+            from_te: from.telephone_event,
+            to_te: to.telephone_event,
+            jitter,
+            decoder,
+            encoder,
+            resampler,
+            tick,
+            next_tick: None,
+            pcm_in: vec![0; per_tick_in],
+            pcm_out: vec![0; per_tick_out],
+            fifo: vec![0; frame_out + per_tick_out],
+            fifo_len: 0,
+            frame_out,
+            encoded: vec![0; MTU],
+            ssrc,
+            seq: (ssrc >> 16) as u16,
+            ts: ssrc.rotate_left(7),
+            ts_step: to.codec.rtp_clock_rate() * to.ptime_ms / 1000,
+            marker_next: true,
+            detector,
+            digits: DigitTracker::new(),
+            tone: None,
+            tone_left: 0,
+            events: to.telephone_event.map(|_| EventSender::new(to.codec.rtp_clock_rate(), to.ptime_ms)),
+            queue: Box::new([[0; MTU]; QUEUE]),
+            queue_meta: [(0, 0, 0, 0); QUEUE],
+            queue_head: 0,
+            queue_len: 0,
+        })
+    }
+
+    /// Whether this transcoder still fits what the legs negotiated.
+    pub(crate) fn matches(&self, from: &LegParams, to: &LegParams) -> bool {
+        self.from_codec == from.codec
+            && self.to_codec == to.codec
+            && self.to_pt == to.pt
+            && self.to_ptime == to.ptime_ms
+            && self.from_te == from.telephone_event
+            && self.to_te == to.telephone_event
+    }
+
+    /// A packet from X (audio, event or comfort noise).
+    pub(crate) fn on_packet(&mut self, now: Instant, info: PacketInfo, payload: &[u8]) {
+        if Some(info.payload_type) == self.from_te {
+            if let Some(code) = self.digits.event_start(info.timestamp, payload) {
+                self.start_digit(code, 100);
+            }
+            return;
+        }
+        let _ = self.jitter.insert(now, info, payload);
+        if self.next_tick.is_none() {
+            self.next_tick = Some(now + self.tick);
+        }
+    }
+
+    /// A digit from SIP INFO, sent on to Y.
+    pub(crate) fn inject_digit(&mut self, now: Instant, digit: char, duration_ms: u32) {
+        if let Some(code) = digit_event_code(digit) {
+            self.start_digit(code, duration_ms);
+            if self.next_tick.is_none() {
+                self.next_tick = Some(now + self.tick);
+            }
+        }
+    }
+
+    fn start_digit(&mut self, code: u8, duration_ms: u32) {
+        if let Some(ev) = &mut self.events {
+            ev.start(code, self.ts, duration_ms);
+        } else {
+            let rate = self.to_codec.sample_rate();
+            self.tone = Some(DtmfGenerator::new(rate, code, -10.0));
+            self.tone_left = (rate * duration_ms.max(60) / 1000) as usize;
+        }
+    }
+
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+        self.next_tick
+    }
+
+    /// Runs every tick that is due.
+    pub(crate) fn handle_timeout(&mut self, now: Instant) {
+        let mut guard = 0;
+        while let Some(at) = self.next_tick {
+            if at > now || guard > 10 {
+                break;
+            }
+            guard += 1;
+            self.next_tick = Some(at + self.tick);
+            self.tick_once(at);
+        }
+        // A worker that stalled does not replay a backlog of ticks.
+        if let Some(at) = self.next_tick {
+            if at + self.tick * 10 < now {
+                self.next_tick = Some(now + self.tick);
+            }
+        }
+    }
+
+    fn tick_once(&mut self, now: Instant) {
+        let _ = self.jitter.pop(now, self.decoder.as_mut(), &mut self.pcm_in);
+        if let Some(d) = &mut self.detector {
+            if let Some(code) = d.process(&self.pcm_in).and_then(|e| e.started_code()) {
+                if let Some(ev) = &mut self.events {
+                    ev.start(code, self.ts, 100);
+                }
+            }
+        }
+        let n = match &mut self.resampler {
+            Some(r) => r.process(&self.pcm_in, &mut self.pcm_out),
+            None => {
+                let n = self.pcm_in.len().min(self.pcm_out.len());
+                self.pcm_out[..n].copy_from_slice(&self.pcm_in[..n]);
+                n
+            }
+        };
+        if let Some(g) = &mut self.tone {
+            let k = n.min(self.tone_left);
+            g.fill(&mut self.pcm_out[..k]);
+            self.tone_left -= k;
+            if self.tone_left == 0 {
+                self.tone = None;
+            }
+        }
+        let room = self.fifo.len() - self.fifo_len;
+        let n = n.min(room);
+        self.fifo[self.fifo_len..self.fifo_len + n].copy_from_slice(&self.pcm_out[..n]);
+        self.fifo_len += n;
+        if self.fifo_len >= self.frame_out {
+            self.emit_audio();
+            self.fifo.copy_within(self.frame_out..self.fifo_len, 0);
+            self.fifo_len -= self.frame_out;
+        }
+    }
+
+    fn emit_audio(&mut self) {
+        // Events replace audio while a digit is being sent (RFC 4733 §2.5.1.2
+        // lets a sender do either; receivers that play both would double it).
+        let mut sent_event = false;
+        if let Some(ev) = &mut self.events {
+            let mut block = [0u8; 4];
+            while let Some(p) = ev.poll(self.ts_step) {
+                let len = p.event.write(&mut block);
+                let te = self.to_te.unwrap_or(101);
+                self.push_packet(te, p.marker, p.timestamp, &block[..len]);
+                sent_event = true;
+            }
+        }
+        if !sent_event {
+            match self.encoder.encode(&self.fifo[..self.frame_out], &mut self.encoded) {
+                Ok(len) => {
+                    let marker = std::mem::take(&mut self.marker_next);
+                    let (pt, ts) = (self.to_pt, self.ts);
+                    let payload = std::mem::take(&mut self.encoded);
+                    self.push_packet(pt, marker, ts, &payload[..len]);
+                    self.encoded = payload;
+                }
+                Err(e) => tracing::debug!(error = %e, "encode failed; frame skipped"),
+            }
+        }
+        self.ts = self.ts.wrapping_add(self.ts_step);
+    }
+
+    fn push_packet(&mut self, pt: u8, marker: bool, ts: u32, payload: &[u8]) {
+        if self.queue_len == QUEUE {
+            return;
+        }
+        let slot = (self.queue_head + self.queue_len) % QUEUE;
+        let buf = &mut self.queue[slot];
+        let hdr = crate::rtp::write_header(
+            buf,
+            &crate::rtp::HeaderFields { payload_type: pt, marker, seq: self.seq, timestamp: ts, ssrc: self.ssrc },
+        );
+        let Some(end) = hdr.checked_add(payload.len()).filter(|&e| e <= MTU) else { return };
+        buf[hdr..end].copy_from_slice(payload);
+        self.queue_meta[slot] = (end, self.seq, ts, payload.len());
+        self.seq = self.seq.wrapping_add(1);
+        self.queue_len += 1;
+    }
+
+    /// The next packet for Y, copied into `buf`: (length, seq, timestamp, payload bytes).
+    pub(crate) fn poll_packet(&mut self, buf: &mut [u8]) -> Option<(usize, u16, u32, usize)> {
+        if self.queue_len == 0 {
+            return None;
+        }
+        let slot = self.queue_head;
+        self.queue_head = (self.queue_head + 1) % QUEUE;
+        self.queue_len -= 1;
+        let (len, seq, ts, payload) = self.queue_meta[slot];
+        let len = len.min(buf.len());
+        buf[..len].copy_from_slice(&self.queue[slot][..len]);
+        Some((len, seq, ts, payload))
+    }
+}
