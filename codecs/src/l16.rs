@@ -28,8 +28,10 @@ impl AudioDecoder for Decoder {
     }
 
     fn decode(&mut self, payload: &[u8], out: &mut [i16]) -> Result<usize, CodecError> {
-        if payload.len() % 2 != 0 {
-            return Err(CodecError::Malformed("L16 payload has an odd number of bytes"));
+        if !payload.len().is_multiple_of(2) {
+            return Err(CodecError::Malformed(
+                "L16 payload has an odd number of bytes",
+            ));
         }
         let n = payload.len() / 2;
         if out.len() < n {
@@ -111,7 +113,10 @@ mod tests {
     fn rejects_odd_payloads_and_small_buffers() {
         let mut dec = Decoder::new(8000);
         let mut pcm = [0i16; 1];
-        assert!(matches!(dec.decode(&[1, 2, 3], &mut pcm), Err(CodecError::Malformed(_))));
+        assert!(matches!(
+            dec.decode(&[1, 2, 3], &mut pcm),
+            Err(CodecError::Malformed(_))
+        ));
         assert_eq!(
             dec.decode(&[1, 2, 3, 4], &mut pcm),
             Err(CodecError::BufferTooSmall { need: 2, have: 1 })

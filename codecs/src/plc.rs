@@ -161,7 +161,7 @@ impl G711Plc {
                 *o = 0;
                 continue;
             }
-            if self.erased % BLOCK == 0 {
+            if self.erased.is_multiple_of(BLOCK) {
                 self.start_block(block);
             }
             let mut v = self.next_synth();
@@ -201,8 +201,7 @@ impl G711Plc {
                 self.blend_wrap();
                 // The replicated span starts after pitch_buf[HISTORY - span - 1];
                 // carry the difference from the sample actually played last.
-                self.junction =
-                    self.history[HISTORY - 1] - self.pitch_buf[HISTORY - self.span - 1];
+                self.junction = self.history[HISTORY - 1] - self.pitch_buf[HISTORY - self.span - 1];
                 self.junction_pos = 0;
             }
             1 | 2 => {
@@ -370,8 +369,13 @@ mod tests {
             let snr = snr_db(&signal[lost.clone()], &out[lost.clone()]);
             let silence = snr_db(&signal[lost.clone()], &[0; FRAME]);
             // Including the merge into the next frame.
-            let merged = snr_db(&signal[lost.start..lost.end + 80], &out[lost.start..lost.end + 80]);
-            println!("f0 {f0} Hz: concealed SNR {snr:.1} dB (with merge {merged:.1} dB), silence {silence:.1} dB");
+            let merged = snr_db(
+                &signal[lost.start..lost.end + 80],
+                &out[lost.start..lost.end + 80],
+            );
+            println!(
+                "f0 {f0} Hz: concealed SNR {snr:.1} dB (with merge {merged:.1} dB), silence {silence:.1} dB"
+            );
             assert!(snr > 10.0, "f0 {f0}: SNR {snr:.1} dB");
             assert!(merged > 10.0, "f0 {f0}: SNR with merge {merged:.1} dB");
             assert!(snr > silence + 10.0);

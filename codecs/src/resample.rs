@@ -99,7 +99,12 @@ impl Resampler {
                 delay: 0,
             });
         }
-        let h = design(f64::from(from) * up as f64, f64::from(from.min(to)), up, down);
+        let h = design(
+            f64::from(from) * up as f64,
+            f64::from(from.min(to)),
+            up,
+            down,
+        );
         let taps = h.len().div_ceil(up);
         let mut coeffs = vec![0.0f32; up * taps];
         for (n, &c) in h.iter().enumerate() {
@@ -279,7 +284,13 @@ mod tests {
 
     #[test]
     fn prototype_meets_the_mask() {
-        for (from, to) in [(8000u32, 48000u32), (48000, 8000), (8000, 16000), (16000, 48000), (48000, 16000)] {
+        for (from, to) in [
+            (8000u32, 48000u32),
+            (48000, 8000),
+            (8000, 16000),
+            (16000, 48000),
+            (48000, 16000),
+        ] {
             let g = gcd(from, to);
             let (up, down) = ((to / g) as usize, (from / g) as usize);
             let rate = f64::from(from) * up as f64;
@@ -296,10 +307,14 @@ mod tests {
             }
             let mut worst = f64::NEG_INFINITY;
             for i in 0..=2000 {
-                let f = (STOP_EDGE * low + (rate / 2.0 - STOP_EDGE * low) * f64::from(i) / 2000.0) / rate;
+                let f = (STOP_EDGE * low + (rate / 2.0 - STOP_EDGE * low) * f64::from(i) / 2000.0)
+                    / rate;
                 worst = worst.max(response_db(&h, f));
             }
-            println!("{from}->{to}: {} taps, passband ripple {ripple:.4} dB, stopband {worst:.1} dB", h.len());
+            println!(
+                "{from}->{to}: {} taps, passband ripple {ripple:.4} dB, stopband {worst:.1} dB",
+                h.len()
+            );
             assert!(ripple < 0.01, "{from}->{to}: ripple {ripple} dB");
             assert!(worst < -80.0, "{from}->{to}: stopband {worst} dB");
         }

@@ -23,6 +23,7 @@ pub const MAX_FREQUENCIES: usize = 2;
 /// Most on/off durations in one cadence cycle.
 pub const MAX_CADENCE: usize = 8;
 /// dBm0 of a full-scale sine (G.711 A-law puts its overload point at +3.14 dBm0).
+#[allow(clippy::approx_constant)] // a level in dB that happens to read like pi
 const FULL_SCALE_DBM0: f32 = 3.14;
 
 /// Why a tone plan is invalid.
@@ -58,18 +59,21 @@ impl TonePlan {
     /// A plan summing `frequencies` (Hz) at `level_dbm0` each, switched by
     /// `cadence_ms` (on, off, on, off, ... in milliseconds, repeating); an
     /// empty cadence plays continuously.
-    pub fn new(frequencies: &[f32], level_dbm0: f32, cadence_ms: &[u32]) -> Result<Self, ToneError> {
+    pub fn new(
+        frequencies: &[f32],
+        level_dbm0: f32,
+        cadence_ms: &[u32],
+    ) -> Result<Self, ToneError> {
         if frequencies.is_empty() || frequencies.len() > MAX_FREQUENCIES {
             return Err(ToneError::FrequencyCount(frequencies.len()));
         }
         if let Some(&f) = frequencies.iter().find(|&&f| !(f > 0.0 && f < 4000.0)) {
             return Err(ToneError::Frequency(f));
         }
-        // Written to reject NaN as well.
-        if !(level_dbm0 <= FULL_SCALE_DBM0) {
+        if level_dbm0.is_nan() || level_dbm0 > FULL_SCALE_DBM0 {
             return Err(ToneError::Level(level_dbm0));
         }
-        if cadence_ms.len() % 2 != 0
+        if !cadence_ms.len().is_multiple_of(2)
             || cadence_ms.len() > MAX_CADENCE
             || (!cadence_ms.is_empty() && cadence_ms.iter().all(|&d| d == 0))
         {
@@ -220,7 +224,7 @@ impl ToneGenerator {
             self.segment = (self.segment + 1) % len;
         }
         self.into_segment += 1;
-        self.segment % 2 == 0
+        self.segment.is_multiple_of(2)
     }
 }
 
@@ -313,9 +317,18 @@ mod tests {
     #[test]
     fn cadences_switch_at_the_stated_times() {
         let cases: [(TonePlan, &[(f64, f64)]); 3] = [
-            (TonePlan::ringback_us(), &[(0.0, 2.0), (6.0, 8.0), (12.0, 14.0)]),
-            (TonePlan::busy_eu(), &[(0.0, 0.5), (1.0, 1.5), (2.0, 2.5), (3.0, 3.5)]),
-            (TonePlan::ringback_uk(), &[(0.0, 0.4), (0.6, 1.0), (3.0, 3.4), (3.6, 4.0)]),
+            (
+                TonePlan::ringback_us(),
+                &[(0.0, 2.0), (6.0, 8.0), (12.0, 14.0)],
+            ),
+            (
+                TonePlan::busy_eu(),
+                &[(0.0, 0.5), (1.0, 1.5), (2.0, 2.5), (3.0, 3.5)],
+            ),
+            (
+                TonePlan::ringback_uk(),
+                &[(0.0, 0.4), (0.6, 1.0), (3.0, 3.4), (3.6, 4.0)],
+            ),
         ];
         let rate = 8000;
         for (plan, want) in cases {
@@ -327,7 +340,10 @@ mod tests {
             for (&(s, e), &(ws, we)) in got.iter().zip(want) {
                 let (ws, we) = ((ws * 8000.0) as usize, (we * 8000.0) as usize);
                 // A sine can cross zero right at an edge: allow 2 samples.
-                assert!(s.abs_diff(ws) <= 2 && e.abs_diff(we) <= 2, "{plan:?}: {s}..{e} vs {ws}..{we}");
+                assert!(
+                    s.abs_diff(ws) <= 2 && e.abs_diff(we) <= 2,
+                    "{plan:?}: {s}..{e} vs {ws}..{we}"
+                );
             }
         }
     }
@@ -342,15 +358,42 @@ mod tests {
 
     #[test]
     fn bad_plans_are_refused() {
-        assert_eq!(TonePlan::new(&[], -10.0, &[]), Err(ToneError::FrequencyCount(0)));
-        assert_eq!(TonePlan::new(&[1.0, 2.0, 3.0], -10.0, &[]), Err(ToneError::FrequencyCount(3)));
-        assert_eq!(TonePlan::new(&[4000.0], -10.0, &[]), Err(ToneError::Frequency(4000.0)));
-        assert!(matches!(TonePlan::new(&[f32::NAN], -10.0, &[]), Err(ToneError::Frequency(_))));
-        assert!(matches!(TonePlan::new(&[400.0], f32::NAN, &[]), Err(ToneError::Level(_))));
-        assert_eq!(TonePlan::new(&[400.0], 4.0, &[]), Err(ToneError::Level(4.0)));
-        assert_eq!(TonePlan::new(&[400.0], -10.0, &[100]), Err(ToneError::Cadence));
-        assert_eq!(TonePlan::new(&[400.0], -10.0, &[0, 0]), Err(ToneError::Cadence));
-        assert_eq!(TonePlan::new(&[400.0], -10.0, &[1; 10]), Err(ToneError::Cadence));
+        assert_eq!(
+            TonePlan::new(&[], -10.0, &[]),
+            Err(ToneError::FrequencyCount(0))
+        );
+        assert_eq!(
+            TonePlan::new(&[1.0, 2.0, 3.0], -10.0, &[]),
+            Err(ToneError::FrequencyCount(3))
+        );
+        assert_eq!(
+            TonePlan::new(&[4000.0], -10.0, &[]),
+            Err(ToneError::Frequency(4000.0))
+        );
+        assert!(matches!(
+            TonePlan::new(&[f32::NAN], -10.0, &[]),
+            Err(ToneError::Frequency(_))
+        ));
+        assert!(matches!(
+            TonePlan::new(&[400.0], f32::NAN, &[]),
+            Err(ToneError::Level(_))
+        ));
+        assert_eq!(
+            TonePlan::new(&[400.0], 4.0, &[]),
+            Err(ToneError::Level(4.0))
+        );
+        assert_eq!(
+            TonePlan::new(&[400.0], -10.0, &[100]),
+            Err(ToneError::Cadence)
+        );
+        assert_eq!(
+            TonePlan::new(&[400.0], -10.0, &[0, 0]),
+            Err(ToneError::Cadence)
+        );
+        assert_eq!(
+            TonePlan::new(&[400.0], -10.0, &[1; 10]),
+            Err(ToneError::Cadence)
+        );
         assert!(TonePlan::new(&[400.0], -10.0, &[0, 100]).is_ok());
     }
 }

@@ -3,11 +3,37 @@
 //! Expected values here are derived from the segment end points and step sizes
 //! of G.711 tables 1 and 2, not from the crate's tables.
 
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use proptest::prelude::*;
+
 use switchyard_codecs::g711::{self, Law};
 use switchyard_codecs::{AudioDecoder, AudioEncoder};
+
+/// Counts this thread's allocations (per thread, so parallel tests do not mix).
+struct CountingAlloc;
+
+thread_local! {
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+// SAFETY: forwards to the system allocator unchanged; the counter is a
+// const-initialised thread-local that never allocates.
+unsafe impl GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.with(|c| c.set(c.get() + 1));
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: CountingAlloc = CountingAlloc;
 
 /// mu-law segment starts in 14-bit magnitude units (G.711 table 2: decision
 /// values 0/1, 31, 95, 223, ...; segment 0 is written as starting at -1 so that
@@ -49,7 +75,11 @@ fn expected_a(code: u8) -> i16 {
 /// (G.191), i.e. -1 is minus zero.
 fn reference_mu(x: i16) -> u8 {
     let x = i32::from(x);
-    let (pos, mag) = if x >= 0 { (true, x >> 2) } else { (false, (-x - 1) >> 2) };
+    let (pos, mag) = if x >= 0 {
+        (true, x >> 2)
+    } else {
+        (false, (-x - 1) >> 2)
+    };
     let (mut seg, mut m) = (7, 15);
     for s in 0..8 {
         let end = MU_START[s] + 16 * MU_STEP[s];
@@ -66,7 +96,11 @@ fn reference_mu(x: i16) -> u8 {
 
 fn reference_a(x: i16) -> u8 {
     let x = i32::from(x);
-    let (pos, mag) = if x >= 0 { (true, x >> 4) } else { (false, (-x - 1) >> 4) };
+    let (pos, mag) = if x >= 0 {
+        (true, x >> 4)
+    } else {
+        (false, (-x - 1) >> 4)
+    };
     let (mut seg, mut m) = (7, 15);
     for s in 0..8 {
         if mag < A_START[s] + 16 * A_STEP[s] {
@@ -81,7 +115,11 @@ fn reference_a(x: i16) -> u8 {
 #[test]
 fn every_code_decodes_to_the_standard_value() {
     for code in 0..=255u8 {
-        assert_eq!(g711::decode_mu(code), expected_mu(code), "mu code {code:#04x}");
+        assert_eq!(
+            g711::decode_mu(code),
+            expected_mu(code),
+            "mu code {code:#04x}"
+        );
         assert_eq!(g711::decode_a(code), expected_a(code), "A code {code:#04x}");
     }
     // Spot values straight from the tables: largest outputs 8031 (mu, 14-bit)
@@ -105,7 +143,11 @@ fn every_code_survives_a_round_trip() {
         // mu-law has two zeros; minus zero (0x7F) decodes to 0, which is +0.
         let want = if code == 0x7F { 0xFF } else { code };
         assert_eq!(mu, want, "mu code {code:#04x}");
-        assert_eq!(g711::encode_a(g711::decode_a(code)), code, "A code {code:#04x}");
+        assert_eq!(
+            g711::encode_a(g711::decode_a(code)),
+            code,
+            "A code {code:#04x}"
+        );
     }
 }
 
@@ -116,17 +158,25 @@ fn quantisation_error_stays_within_half_a_step() {
         let err = (i32::from(g711::decode_mu(g711::encode_mu(x))) - i32::from(x)).abs();
         // Half a step in 16-bit units plus the 2 bits G.711 does not see; the
         // loudest inputs clip at 32124 + half a step.
-        assert!(err <= 2 * MU_STEP[seg] + 4 || x.unsigned_abs() > 32124, "mu {x}: {err}");
+        assert!(
+            err <= 2 * MU_STEP[seg] + 4 || x.unsigned_abs() > 32124,
+            "mu {x}: {err}"
+        );
         let (_, seg, _) = a_fields(g711::encode_a(x));
         let err = (i32::from(g711::decode_a(g711::encode_a(x))) - i32::from(x)).abs();
-        assert!(err <= 8 * A_STEP[seg] + 8 || x.unsigned_abs() > 32256, "A {x}: {err}");
+        assert!(
+            err <= 8 * A_STEP[seg] + 8 || x.unsigned_abs() > 32256,
+            "A {x}: {err}"
+        );
     }
 }
 
 #[test]
 fn trait_objects_encode_and_decode_frames() {
     for law in [Law::Mu, Law::A] {
-        let pcm: Vec<i16> = (0..160).map(|n| ((n * 397) % 20000 - 10000) as i16).collect();
+        let pcm: Vec<i16> = (0..160)
+            .map(|n| ((n * 397) % 20000 - 10000) as i16)
+            .collect();
         let mut enc: Box<dyn AudioEncoder> = Box::new(g711::Encoder::new(law));
         let mut dec: Box<dyn AudioDecoder> = Box::new(g711::Decoder::new(law));
         let mut bytes = [0u8; 160];
@@ -138,6 +188,48 @@ fn trait_objects_encode_and_decode_frames() {
         assert_eq!(out, direct);
         assert_eq!(dec.sample_rate(), 8000);
         assert_eq!(dec.conceal(&mut out), 160);
+    }
+}
+
+#[test]
+fn decoding_with_losses_allocates_nothing() {
+    let mut dec = g711::Decoder::new(Law::Mu);
+    let mut enc = g711::Encoder::new(Law::Mu);
+    let pcm: Vec<i16> = (0..160)
+        .map(|n| ((n * 811) % 16000 - 8000) as i16)
+        .collect();
+    let (mut bytes, mut out) = ([0u8; 160], [0i16; 160]);
+    let before = ALLOCATIONS.with(Cell::get);
+    for i in 0..200 {
+        enc.encode(&pcm, &mut bytes).unwrap();
+        if i % 7 == 3 || i % 7 == 4 {
+            dec.conceal(&mut out);
+        } else {
+            dec.decode(&bytes, &mut out).unwrap();
+        }
+    }
+    assert_eq!(ALLOCATIONS.with(Cell::get) - before, 0);
+}
+
+proptest! {
+    #[test]
+    fn arbitrary_payloads_and_losses_never_panic(
+        frames in proptest::collection::vec(
+            (proptest::collection::vec(any::<u8>(), 0..400), any::<bool>()), 1..20),
+    ) {
+        let mut dec = g711::Decoder::new(Law::A);
+        let mut out = [0i16; 320];
+        for (payload, lost) in &frames {
+            if *lost {
+                let n = payload.len().min(320);
+                prop_assert_eq!(dec.conceal(&mut out[..n]), n);
+            } else {
+                match dec.decode(payload, &mut out) {
+                    Ok(n) => prop_assert_eq!(n, payload.len()),
+                    Err(_) => prop_assert!(payload.len() > 320),
+                }
+            }
+        }
     }
 }
 
@@ -163,7 +255,11 @@ fn scratch_dir(name: &str) -> PathBuf {
 
 fn sox(args: &[&str]) {
     let out = Command::new("sox").args(args).output().unwrap();
-    assert!(out.status.success(), "sox {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "sox {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn path(p: &Path) -> &str {
@@ -221,15 +317,44 @@ fn sox_encodes_and_decodes_a_sweep_like_we_do() {
     // A 100 Hz - 3.9 kHz sweep fading linearly from 0.95 of full scale to
     // silence, so that every segment of both laws is crossed many times.
     sox(&[
-        "-n", "-r", "8000", "-c", "1", "-b", "16", "-e", "signed-integer", path(&wav),
-        "synth", "4", "sine", "100-3900", "vol", "0.95", "fade", "t", "0", "4", "4",
+        "-n",
+        "-r",
+        "8000",
+        "-c",
+        "1",
+        "-b",
+        "16",
+        "-e",
+        "signed-integer",
+        path(&wav),
+        "synth",
+        "4",
+        "sine",
+        "100-3900",
+        "vol",
+        "0.95",
+        "fade",
+        "t",
+        "0",
+        "4",
+        "4",
     ]);
     let pcm = read_wav(&wav);
     assert_eq!(pcm.len(), 32000);
 
     for (law, name) in [(Law::Mu, "u-law"), (Law::A, "a-law")] {
         let coded = dir.join(format!("sweep.{name}"));
-        sox(&["-D", path(&wav), "-t", "raw", "-e", name, "-b", "8", path(&coded)]);
+        sox(&[
+            "-D",
+            path(&wav),
+            "-t",
+            "raw",
+            "-e",
+            name,
+            "-b",
+            "8",
+            path(&coded),
+        ]);
         let theirs = std::fs::read(&coded).unwrap();
         assert_eq!(theirs.len(), pcm.len());
 
@@ -243,7 +368,10 @@ fn sox_encodes_and_decodes_a_sweep_like_we_do() {
             "{name}: {differ} of {} codes differ from sox (its rounding), 0 expected after modelling it",
             pcm.len()
         );
-        assert_eq!(modelled, theirs, "{name}: encoder disagrees with sox beyond its rounding");
+        assert_eq!(
+            modelled, theirs,
+            "{name}: encoder disagrees with sox beyond its rounding"
+        );
         // The differences are only one step at a decision boundary.
         assert!(differ * 20 < pcm.len(), "{name}: {differ} differ");
         for (i, (&a, &b)) in ours.iter().zip(&theirs).enumerate() {
@@ -258,8 +386,25 @@ fn sox_encodes_and_decodes_a_sweep_like_we_do() {
         // SoX decoding the same bytes.
         let decoded = dir.join(format!("sweep-{name}.s16"));
         sox(&[
-            "-t", "raw", "-r", "8000", "-c", "1", "-e", name, "-b", "8", path(&coded),
-            "-t", "raw", "-e", "signed-integer", "-b", "16", "-L", path(&decoded),
+            "-t",
+            "raw",
+            "-r",
+            "8000",
+            "-c",
+            "1",
+            "-e",
+            name,
+            "-b",
+            "8",
+            path(&coded),
+            "-t",
+            "raw",
+            "-e",
+            "signed-integer",
+            "-b",
+            "16",
+            "-L",
+            path(&decoded),
         ]);
         let their_pcm = read_s16le(&decoded);
         let mut our_pcm = vec![0i16; theirs.len()];
@@ -281,8 +426,25 @@ fn sox_decodes_all_256_codes_like_we_do() {
         std::fs::write(&coded, &codes).unwrap();
         let decoded = dir.join(format!("codes-{name}.s16"));
         sox(&[
-            "-t", "raw", "-r", "8000", "-c", "1", "-e", name, "-b", "8", path(&coded),
-            "-t", "raw", "-e", "signed-integer", "-b", "16", "-L", path(&decoded),
+            "-t",
+            "raw",
+            "-r",
+            "8000",
+            "-c",
+            "1",
+            "-e",
+            name,
+            "-b",
+            "8",
+            path(&coded),
+            "-t",
+            "raw",
+            "-e",
+            "signed-integer",
+            "-b",
+            "16",
+            "-L",
+            path(&decoded),
         ]);
         let theirs = read_s16le(&decoded);
         let mut ours = vec![0i16; 256];
