@@ -83,14 +83,21 @@ pub const HIGH_GROUP: [f64; 4] = [1209.0, 1336.0, 1477.0, 1633.0];
 /// The Q.23 matrix: `KEYPAD[row][column]`.
 const KEYPAD: [[DtmfDigit; 4]; 4] = {
     use DtmfDigit::*;
-    [[D1, D2, D3, A], [D4, D5, D6, B], [D7, D8, D9, C], [Star, D0, Pound, D]]
+    [
+        [D1, D2, D3, A],
+        [D4, D5, D6, B],
+        [D7, D8, D9, C],
+        [Star, D0, Pound, D],
+    ]
 };
 
 impl DtmfDigit {
     /// All sixteen digits in RFC 4733 event-code order.
     pub const ALL: [DtmfDigit; 16] = {
         use DtmfDigit::*;
-        [D0, D1, D2, D3, D4, D5, D6, D7, D8, D9, Star, Pound, A, B, C, D]
+        [
+            D0, D1, D2, D3, D4, D5, D6, D7, D8, D9, Star, Pound, A, B, C, D,
+        ]
     };
 
     /// The RFC 4733 §3.2 event code: 0–9 for the digits, 10 `*`, 11 `#`,
@@ -264,19 +271,31 @@ struct Cx {
 
 impl Cx {
     fn mul(self, o: Cx) -> Cx {
-        Cx { re: self.re * o.re - self.im * o.im, im: self.re * o.im + self.im * o.re }
+        Cx {
+            re: self.re * o.re - self.im * o.im,
+            im: self.re * o.im + self.im * o.re,
+        }
     }
     fn add(self, o: Cx) -> Cx {
-        Cx { re: self.re + o.re, im: self.im + o.im }
+        Cx {
+            re: self.re + o.re,
+            im: self.im + o.im,
+        }
     }
     fn norm(self) -> f64 {
         self.re * self.re + self.im * self.im
     }
     fn conj(self) -> Cx {
-        Cx { re: self.re, im: -self.im }
+        Cx {
+            re: self.re,
+            im: -self.im,
+        }
     }
     fn expi(phase: f64) -> Cx {
-        Cx { re: phase.cos(), im: phase.sin() }
+        Cx {
+            re: phase.cos(),
+            im: phase.sin(),
+        }
     }
 }
 
@@ -287,7 +306,12 @@ enum Track {
     Idle,
     /// `digit` was reported starting at `start`; `last_hit_end` is where its
     /// last hit window ended; `misses` counts windows without it since.
-    Active { digit: DtmfDigit, start: u64, last_hit_end: u64, misses: u32 },
+    Active {
+        digit: DtmfDigit,
+        start: u64,
+        last_hit_end: u64,
+        misses: u32,
+    },
 }
 
 /// Goertzel-style DTMF detector over sliding windows; see the module docs.
@@ -356,8 +380,13 @@ impl DtmfDetector {
         let window_ms = window * 1000.0 / rate;
         // A tone of length L fully covers about (L - B) / H + 1 windows; a
         // pause covers about (L - B) / H windows with no tone at all.
-        let hits_to_start = ((f64::from(config.min_tone_ms) - window_ms) / hop_ms).ceil().max(0.0) as u32 + 1;
-        let misses_to_end = ((f64::from(config.min_pause_ms) - window_ms) / hop_ms).floor().max(1.0) as u32;
+        let hits_to_start = ((f64::from(config.min_tone_ms) - window_ms) / hop_ms)
+            .ceil()
+            .max(0.0) as u32
+            + 1;
+        let misses_to_end = ((f64::from(config.min_pause_ms) - window_ms) / hop_ms)
+            .floor()
+            .max(1.0) as u32;
         Ok(DtmfDetector {
             config,
             rate,
@@ -465,7 +494,12 @@ impl DtmfDetector {
                     best = (i, c.norm());
                 }
             }
-            let next = group.iter().enumerate().filter(|&(i, _)| i != best.0).map(|(_, c)| c.norm()).fold(0.0, f64::max);
+            let next = group
+                .iter()
+                .enumerate()
+                .filter(|&(i, _)| i != best.0)
+                .map(|(_, c)| c.norm())
+                .fold(0.0, f64::max);
             (best.0, best.1, next)
         };
         let (row, low_pow, low_next) = strongest(&x[..4]);
@@ -485,7 +519,9 @@ impl DtmfDetector {
             if before.norm() < now.norm() / 4.0 {
                 return None;
             }
-            let turn = now.mul(before.conj()).mul(Cx::expi(-TAU * f0 * hop / self.rate));
+            let turn = now
+                .mul(before.conj())
+                .mul(Cx::expi(-TAU * f0 * hop / self.rate));
             let df = turn.im.atan2(turn.re) * self.rate / (TAU * hop);
             (df.abs() / f0 < limit).then_some(df)
         };
@@ -497,7 +533,11 @@ impl DtmfDetector {
         // for an off-centre tone (the Dirichlet kernel at the offset).
         let kernel = |df: f64| -> f64 {
             let a = std::f64::consts::PI * df / self.rate;
-            if a.abs() < 1e-9 { 1.0 } else { ((a * n).sin() / (n * a.sin())).powi(2) }
+            if a.abs() < 1e-9 {
+                1.0
+            } else {
+                ((a * n).sin() / (n * a.sin())).powi(2)
+            }
         };
         let e_low = 2.0 * low_pow / (n * kernel(df_low));
         let e_high = 2.0 * high_pow / (n * kernel(df_high));
@@ -520,20 +560,33 @@ impl DtmfDetector {
         // 2 × a low tone can sit within a bin of the high tone; only check it
         // when it is clear of it.
         let bin_width = self.rate / n;
-        if (2.0 * f_low - f_high).abs() > 2.0 * bin_width && x[8 + row].norm() > low_pow * harmonic {
+        if (2.0 * f_low - f_high).abs() > 2.0 * bin_width && x[8 + row].norm() > low_pow * harmonic
+        {
             return None;
         }
         Some(KEYPAD[row][col])
     }
 
     /// Runs the start/end state machine on one window's verdict.
-    fn advance(&mut self, hit: Option<DtmfDigit>, start: u64, end: u64, on_event: &mut impl FnMut(DtmfEvent)) {
+    fn advance(
+        &mut self,
+        hit: Option<DtmfDigit>,
+        start: u64,
+        end: u64,
+        on_event: &mut impl FnMut(DtmfEvent),
+    ) {
         self.run = match (hit, self.run) {
             (Some(d), Some((r, len, first))) if d == r => Some((d, len + 1, first)),
             (Some(d), _) => Some((d, 1, start)),
             (None, _) => None,
         };
-        if let Track::Active { digit, start: began, last_hit_end, misses } = &mut self.track {
+        if let Track::Active {
+            digit,
+            start: began,
+            last_hit_end,
+            misses,
+        } = &mut self.track
+        {
             if hit == Some(*digit) {
                 *misses = 0;
                 *last_hit_end = end;
@@ -543,14 +596,23 @@ impl DtmfDetector {
             if *misses < self.misses_to_end {
                 return;
             }
-            on_event(DtmfEvent::End { digit: *digit, at: *began, duration: *last_hit_end - *began });
+            on_event(DtmfEvent::End {
+                digit: *digit,
+                at: *began,
+                duration: *last_hit_end - *began,
+            });
             self.track = Track::Idle;
         }
         if let Some((digit, len, first)) = self.run
             && len >= self.hits_to_start
         {
             on_event(DtmfEvent::Start { digit, at: first });
-            self.track = Track::Active { digit, start: first, last_hit_end: end, misses: 0 };
+            self.track = Track::Active {
+                digit,
+                start: first,
+                last_hit_end: end,
+                misses: 0,
+            };
             self.run = None;
         }
     }
@@ -572,7 +634,13 @@ pub struct DtmfGenerator {
 impl DtmfGenerator {
     /// A silent generator for `sample_rate` samples per second.
     pub fn new(sample_rate: u32) -> Self {
-        DtmfGenerator { rate: f64::from(sample_rate), phase: [0.0; 2], step: [0.0; 2], amplitude: [0.0; 2], remaining: 0 }
+        DtmfGenerator {
+            rate: f64::from(sample_rate),
+            phase: [0.0; 2],
+            step: [0.0; 2],
+            amplitude: [0.0; 2],
+            remaining: 0,
+        }
     }
 
     /// Starts `digit` at `level_dbm0` per tone for `duration_ms`.
@@ -583,7 +651,14 @@ impl DtmfGenerator {
 
     /// Starts an arbitrary tone pair (for twist and deviation tests, or
     /// non-standard signalling), each at its own level.
-    pub fn start_tones(&mut self, low_hz: f64, high_hz: f64, low_dbm0: f64, high_dbm0: f64, duration_ms: u32) {
+    pub fn start_tones(
+        &mut self,
+        low_hz: f64,
+        high_hz: f64,
+        low_dbm0: f64,
+        high_dbm0: f64,
+        duration_ms: u32,
+    ) {
         self.step = [TAU * low_hz / self.rate, TAU * high_hz / self.rate];
         self.amplitude = [dbm0_amplitude(low_dbm0), dbm0_amplitude(high_dbm0)];
         self.remaining = (f64::from(duration_ms) * self.rate / 1000.0).round() as u64;
@@ -603,7 +678,8 @@ impl DtmfGenerator {
                 *y = 0;
                 continue;
             }
-            let v = self.amplitude[0] * self.phase[0].sin() + self.amplitude[1] * self.phase[1].sin();
+            let v =
+                self.amplitude[0] * self.phase[0].sin() + self.amplitude[1] * self.phase[1].sin();
             *y = v.round().clamp(-32768.0, 32767.0) as i16;
             for (p, s) in self.phase.iter_mut().zip(self.step) {
                 *p = (*p + s) % TAU;
@@ -639,8 +715,14 @@ mod tests {
     fn window_is_104_samples_at_8_khz() {
         let d = DtmfDetector::new(8000).expect("supported rate");
         assert_eq!(d.sub_len * SUBS, 104);
-        assert_eq!(DtmfDetector::new(16000).expect("supported rate").sub_len * SUBS, 208);
-        assert_eq!(DtmfDetector::new(4000).err(), Some(DtmfError::SampleRate(4000)));
+        assert_eq!(
+            DtmfDetector::new(16000).expect("supported rate").sub_len * SUBS,
+            208
+        );
+        assert_eq!(
+            DtmfDetector::new(4000).err(),
+            Some(DtmfError::SampleRate(4000))
+        );
     }
 
     #[test]
@@ -654,7 +736,12 @@ mod tests {
         assert!(!g.is_active());
         assert!(b[467..].iter().all(|&s| s == 0));
         // Each tone at -10 dBm0: total power twice one tone's.
-        let p: f64 = a.iter().chain(&b[..467]).map(|&s| f64::from(s).powi(2)).sum::<f64>() / 800.0;
+        let p: f64 = a
+            .iter()
+            .chain(&b[..467])
+            .map(|&s| f64::from(s).powi(2))
+            .sum::<f64>()
+            / 800.0;
         let db = 10.0 * (p / (2.0 * dbm0_power(-10.0))).log10();
         assert!(db.abs() < 0.1, "{db}");
         // No jump at the buffer boundary: the step is bounded by the slope.

@@ -3,7 +3,9 @@
 
 use std::f64::consts::TAU;
 
-use switchyard_codecs::dtmf::{DtmfDetector, DtmfDetectorConfig, DtmfDigit, DtmfEvent, DtmfGenerator};
+use switchyard_codecs::dtmf::{
+    DtmfDetector, DtmfDetectorConfig, DtmfDigit, DtmfEvent, DtmfGenerator,
+};
 
 /// One segment of a test signal.
 #[derive(Clone, Copy)]
@@ -64,7 +66,14 @@ fn digits(events: &[DtmfEvent]) -> String {
 }
 
 fn one_digit(rate: u32, lo: f64, hi: f64, llo: f64, lhi: f64, ms: u32) -> usize {
-    let pcm = render(rate, &[Seg::Silence(100), Seg::Tones(lo, hi, llo, lhi, ms), Seg::Silence(100)]);
+    let pcm = render(
+        rate,
+        &[
+            Seg::Silence(100),
+            Seg::Tones(lo, hi, llo, lhi, ms),
+            Seg::Silence(100),
+        ],
+    );
     detect(rate, &pcm).len()
 }
 
@@ -72,15 +81,33 @@ fn one_digit(rate: u32, lo: f64, hi: f64, llo: f64, lhi: f64, ms: u32) -> usize 
 fn all_sixteen_digits_at_8_and_16_khz() {
     for rate in [8000, 16000] {
         for d in DtmfDigit::ALL {
-            let pcm = render(rate, &[Seg::Silence(100), Seg::Digit(d, 100), Seg::Silence(100)]);
+            let pcm = render(
+                rate,
+                &[Seg::Silence(100), Seg::Digit(d, 100), Seg::Silence(100)],
+            );
             let events = detect(rate, &pcm);
             let ms = |samples: u64| samples as f64 * 1000.0 / f64::from(rate);
             match events.as_slice() {
-                [DtmfEvent::Start { digit: a, at: s1 }, DtmfEvent::End { digit: b, at: s2, duration }] => {
+                [
+                    DtmfEvent::Start { digit: a, at: s1 },
+                    DtmfEvent::End {
+                        digit: b,
+                        at: s2,
+                        duration,
+                    },
+                ] => {
                     assert_eq!((*a, *b), (d, d), "{rate} Hz");
                     assert_eq!(s1, s2);
-                    assert!((ms(*s1) - 100.0).abs() <= 6.0, "{d} at {rate}: starts {} ms", ms(*s1));
-                    assert!((ms(*duration) - 100.0).abs() <= 10.0, "{d} at {rate}: lasts {} ms", ms(*duration));
+                    assert!(
+                        (ms(*s1) - 100.0).abs() <= 6.0,
+                        "{d} at {rate}: starts {} ms",
+                        ms(*s1)
+                    );
+                    assert!(
+                        (ms(*duration) - 100.0).abs() <= 10.0,
+                        "{d} at {rate}: lasts {} ms",
+                        ms(*duration)
+                    );
                 }
                 other => panic!("{d} at {rate} Hz: {other:?}"),
             }
@@ -96,9 +123,21 @@ fn frequency_deviation_within_1_5_percent_is_accepted_and_3_5_rejected() {
             for sign in [-1.0, 1.0] {
                 let ok = 1.0 + sign * 0.015;
                 let bad = 1.0 + sign * 0.035;
-                assert_eq!(one_digit(rate, lo * ok, hi * ok, -10.0, -10.0, 100), 2, "{d} ×{ok} at {rate}");
-                assert_eq!(one_digit(rate, lo * bad, hi, -10.0, -10.0, 100), 0, "{d} low ×{bad} at {rate}");
-                assert_eq!(one_digit(rate, lo, hi * bad, -10.0, -10.0, 100), 0, "{d} high ×{bad} at {rate}");
+                assert_eq!(
+                    one_digit(rate, lo * ok, hi * ok, -10.0, -10.0, 100),
+                    2,
+                    "{d} ×{ok} at {rate}"
+                );
+                assert_eq!(
+                    one_digit(rate, lo * bad, hi, -10.0, -10.0, 100),
+                    0,
+                    "{d} low ×{bad} at {rate}"
+                );
+                assert_eq!(
+                    one_digit(rate, lo, hi * bad, -10.0, -10.0, 100),
+                    0,
+                    "{d} high ×{bad} at {rate}"
+                );
             }
         }
     }
@@ -114,16 +153,34 @@ fn twist_limits() {
     assert_eq!(one_digit(8000, lo, hi, -13.5, -10.0, 100), 2);
     assert_eq!(one_digit(8000, lo, hi, -15.0, -10.0, 100), 0);
     // The limits are configurable.
-    let loose = DtmfDetectorConfig { reverse_twist_db: 6.0, ..DtmfDetectorConfig::default() };
-    let pcm = render(8000, &[Seg::Silence(100), Seg::Tones(lo, hi, -15.0, -10.0, 100), Seg::Silence(100)]);
+    let loose = DtmfDetectorConfig {
+        reverse_twist_db: 6.0,
+        ..DtmfDetectorConfig::default()
+    };
+    let pcm = render(
+        8000,
+        &[
+            Seg::Silence(100),
+            Seg::Tones(lo, hi, -15.0, -10.0, 100),
+            Seg::Silence(100),
+        ],
+    );
     assert_eq!(detect_with(8000, loose, &pcm).len(), 2);
 }
 
 #[test]
 fn signal_level_floor() {
     let (lo, hi) = DtmfDigit::D0.frequencies();
-    assert_eq!(one_digit(8000, lo, hi, -25.0, -25.0, 100), 2, "-25 dBm0 per tone is accepted");
-    assert_eq!(one_digit(8000, lo, hi, -35.0, -35.0, 100), 0, "-35 dBm0 per tone is rejected");
+    assert_eq!(
+        one_digit(8000, lo, hi, -25.0, -25.0, 100),
+        2,
+        "-25 dBm0 per tone is accepted"
+    );
+    assert_eq!(
+        one_digit(8000, lo, hi, -35.0, -35.0, 100),
+        0,
+        "-35 dBm0 per tone is rejected"
+    );
 }
 
 #[test]
@@ -132,10 +189,31 @@ fn thirty_ms_tones_are_rejected_and_fifty_ms_accepted_at_any_alignment() {
         let (lo, hi) = DtmfDigit::D3.frequencies();
         // Shift the tone across a whole analysis window in 1 ms steps.
         for lead in 100..114 {
-            let short = render(rate, &[Seg::Silence(lead), Seg::Tones(lo, hi, -10.0, -10.0, 30), Seg::Silence(100)]);
-            assert!(detect(rate, &short).is_empty(), "30 ms after {lead} ms at {rate}");
-            let long = render(rate, &[Seg::Silence(lead), Seg::Tones(lo, hi, -10.0, -10.0, 50), Seg::Silence(100)]);
-            assert_eq!(detect(rate, &long).len(), 2, "50 ms after {lead} ms at {rate}");
+            let short = render(
+                rate,
+                &[
+                    Seg::Silence(lead),
+                    Seg::Tones(lo, hi, -10.0, -10.0, 30),
+                    Seg::Silence(100),
+                ],
+            );
+            assert!(
+                detect(rate, &short).is_empty(),
+                "30 ms after {lead} ms at {rate}"
+            );
+            let long = render(
+                rate,
+                &[
+                    Seg::Silence(lead),
+                    Seg::Tones(lo, hi, -10.0, -10.0, 50),
+                    Seg::Silence(100),
+                ],
+            );
+            assert_eq!(
+                detect(rate, &long).len(),
+                2,
+                "50 ms after {lead} ms at {rate}"
+            );
         }
     }
 }
@@ -145,7 +223,10 @@ fn ten_digits_with_50_ms_gaps() {
     let seq = "0123456789";
     let mut segs = vec![Seg::Silence(50)];
     for c in seq.chars() {
-        segs.push(Seg::Digit(DtmfDigit::from_char(c).expect("keypad character"), 50));
+        segs.push(Seg::Digit(
+            DtmfDigit::from_char(c).expect("keypad character"),
+            50,
+        ));
         segs.push(Seg::Silence(50));
     }
     for rate in [8000, 16000] {
@@ -154,14 +235,22 @@ fn ten_digits_with_50_ms_gaps() {
         assert_eq!(digits(&events), seq);
         // Starts and ends alternate.
         for pair in events.chunks(2) {
-            assert!(matches!(pair, [DtmfEvent::Start { digit: a, .. }, DtmfEvent::End { digit: b, .. }] if a == b));
+            assert!(
+                matches!(pair, [DtmfEvent::Start { digit: a, .. }, DtmfEvent::End { digit: b, .. }] if a == b)
+            );
         }
     }
 }
 
 #[test]
 fn a_10_ms_drop_out_does_not_split_a_digit() {
-    let segs = [Seg::Silence(50), Seg::Digit(DtmfDigit::D7, 60), Seg::Silence(10), Seg::Digit(DtmfDigit::D7, 60), Seg::Silence(50)];
+    let segs = [
+        Seg::Silence(50),
+        Seg::Digit(DtmfDigit::D7, 60),
+        Seg::Silence(10),
+        Seg::Digit(DtmfDigit::D7, 60),
+        Seg::Silence(50),
+    ];
     let events = detect(8000, &render(8000, &segs));
     assert_eq!(digits(&events), "7", "{events:?}");
 }
@@ -186,7 +275,10 @@ fn white_noise_20_db_below_the_digits_still_detects() {
     let seq = "159D*#";
     let mut segs = vec![Seg::Silence(60)];
     for c in seq.chars() {
-        segs.push(Seg::Digit(DtmfDigit::from_char(c).expect("keypad character"), 70));
+        segs.push(Seg::Digit(
+            DtmfDigit::from_char(c).expect("keypad character"),
+            70,
+        ));
         segs.push(Seg::Silence(60));
     }
     for rate in [8000, 16000] {
@@ -194,7 +286,11 @@ fn white_noise_20_db_below_the_digits_still_detects() {
         // DTMF power while on: two tones at -10 dBm0; noise 20 dB below it.
         let tone_rms = (2.0 * (32767.0 * 10f64.powf(-13.17 / 20.0)).powi(2) / 2.0).sqrt();
         let n = noise(clean.len(), tone_rms / 10.0, 0x9e37_79b9_7f4a_7c15);
-        let noisy: Vec<i16> = clean.iter().zip(&n).map(|(&s, &v)| (f64::from(s) + v).round() as i16).collect();
+        let noisy: Vec<i16> = clean
+            .iter()
+            .zip(&n)
+            .map(|(&s, &v)| (f64::from(s) + v).round() as i16)
+            .collect();
         assert_eq!(digits(&detect(rate, &noisy)), seq, "{rate} Hz");
     }
 }
@@ -213,7 +309,18 @@ fn no_detection_in_music_like_chords() {
     // including notes right on DTMF frequencies (F5 ≈ 698 Hz, E6 ≈ 1319 Hz).
     let rate = 8000.0;
     let note = |semitones_from_a4: i32| 440.0 * 2f64.powf(f64::from(semitones_from_a4) / 12.0);
-    let chords: [&[i32]; 10] = [&[8, 12, 15], &[19, 8], &[3, 7, 10], &[-5, 8, 19], &[12, 16, 19], &[8, 22], &[0, 4, 7], &[10, 14, 17], &[8, 12], &[5, 9, 12]];
+    let chords: [&[i32]; 10] = [
+        &[8, 12, 15],
+        &[19, 8],
+        &[3, 7, 10],
+        &[-5, 8, 19],
+        &[12, 16, 19],
+        &[8, 22],
+        &[0, 4, 7],
+        &[10, 14, 17],
+        &[8, 12],
+        &[5, 9, 12],
+    ];
     let mut pcm = Vec::new();
     for rep in 0..4 {
         for (i, chord) in chords.iter().enumerate() {
@@ -224,7 +331,8 @@ fn no_detection_in_music_like_chords() {
                     let f = note(s + rep % 2);
                     for k in 1..=5 {
                         if f * f64::from(k) < rate / 2.0 {
-                            v += 3000.0 / f64::from(k) * (TAU * f * f64::from(k) * t + f64::from(i as u32 * k)).sin();
+                            v += 3000.0 / f64::from(k)
+                                * (TAU * f * f64::from(k) * t + f64::from(i as u32 * k)).sin();
                         }
                     }
                 }
@@ -236,11 +344,15 @@ fn no_detection_in_music_like_chords() {
     assert!(events.is_empty(), "{events:?}");
 }
 
-
 /// Ten seconds or more of synthetic speech, when espeak-ng and sox exist.
 fn speech_8k() -> Result<Vec<i16>, String> {
     use std::process::Command;
-    let have = |tool: &str| Command::new(tool).arg("--version").output().is_ok_and(|o| o.status.success());
+    let have = |tool: &str| {
+        Command::new(tool)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
     if !have("espeak-ng") || !have("sox") {
         return Err("needs the Debian packages espeak-ng and sox".into());
     }
@@ -255,20 +367,39 @@ fn speech_8k() -> Result<Vec<i16>, String> {
     let raw = dir.join("speech.raw");
     let mut pcm = Vec::new();
     for (voice, speed) in [("en", "150"), ("en+f3", "170"), ("en-us+m7", "130")] {
-        let ok = Command::new("espeak-ng").args(["-v", voice, "-s", speed, "-w"]).arg(&wav).arg(text).status();
+        let ok = Command::new("espeak-ng")
+            .args(["-v", voice, "-s", speed, "-w"])
+            .arg(&wav)
+            .arg(text)
+            .status();
         if !ok.is_ok_and(|s| s.success()) {
             return Err(format!("espeak-ng failed for voice {voice}"));
         }
         let ok = Command::new("sox")
             .arg(&wav)
-            .args(["-r", "8000", "-c", "1", "-b", "16", "-e", "signed-integer", "-t", "raw"])
+            .args([
+                "-r",
+                "8000",
+                "-c",
+                "1",
+                "-b",
+                "16",
+                "-e",
+                "signed-integer",
+                "-t",
+                "raw",
+            ])
             .arg(&raw)
             .status();
         if !ok.is_ok_and(|s| s.success()) {
             return Err("sox conversion failed".into());
         }
         let bytes = std::fs::read(&raw).map_err(|e| e.to_string())?;
-        pcm.extend(bytes.chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])));
+        pcm.extend(
+            bytes
+                .chunks_exact(2)
+                .map(|b| i16::from_le_bytes([b[0], b[1]])),
+        );
     }
     let _ = std::fs::remove_dir_all(&dir);
     Ok(pcm)
@@ -287,15 +418,29 @@ fn no_detection_in_synthetic_speech() {
             panic!("{msg} (set SWITCHYARD_SKIP_PEERS=1 to skip)");
         }
     };
-    assert!(pcm.len() >= 8000 * 10, "only {} samples of speech", pcm.len());
+    assert!(
+        pcm.len() >= 8000 * 10,
+        "only {} samples of speech",
+        pcm.len()
+    );
     // Loud and quiet renditions.
     for gain in [1.0, 3.0, 0.3] {
-        let scaled: Vec<i16> = pcm.iter().map(|&s| (f64::from(s) * gain).round().clamp(-32768.0, 32767.0) as i16).collect();
+        let scaled: Vec<i16> = pcm
+            .iter()
+            .map(|&s| (f64::from(s) * gain).round().clamp(-32768.0, 32767.0) as i16)
+            .collect();
         let events = detect(8000, &scaled);
         assert!(events.is_empty(), "gain {gain}: {events:?}");
     }
     // And the detector still works right after speech.
     let mut mixed = pcm.clone();
-    mixed.extend(render(8000, &[Seg::Silence(60), Seg::Digit(DtmfDigit::D4, 80), Seg::Silence(60)]));
+    mixed.extend(render(
+        8000,
+        &[
+            Seg::Silence(60),
+            Seg::Digit(DtmfDigit::D4, 80),
+            Seg::Silence(60),
+        ],
+    ));
     assert_eq!(digits(&detect(8000, &mixed)), "4");
 }

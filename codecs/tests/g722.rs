@@ -19,7 +19,11 @@ fn tones(freqs: &[(f64, f64)], len: usize) -> Vec<i16> {
     (0..len)
         .map(|n| {
             let t = n as f64 / RATE;
-            freqs.iter().map(|&(f, a)| a * (std::f64::consts::TAU * f * t).sin()).sum::<f64>().round() as i16
+            freqs
+                .iter()
+                .map(|&(f, a)| a * (std::f64::consts::TAU * f * t).sin())
+                .sum::<f64>()
+                .round() as i16
         })
         .collect()
 }
@@ -47,7 +51,11 @@ const DELAY: usize = 22;
 /// The lag (0..64) maximising the cross-correlation of output with input.
 fn measured_delay(input: &[i16], output: &[i16]) -> usize {
     (0..64)
-        .max_by_key(|&d| (4000..8000).map(|n| i64::from(input[n]) * i64::from(output[n + d])).sum::<i64>())
+        .max_by_key(|&d| {
+            (4000..8000)
+                .map(|n| i64::from(input[n]) * i64::from(output[n + d]))
+                .sum::<i64>()
+        })
         .expect("non-empty range")
 }
 
@@ -120,7 +128,16 @@ fn multi_tone_signals() {
     let low = tones(&[(440.0, a), (1270.0, a), (2630.0, a), (3400.0, a)], 32_000);
     let snr_low = snr_db(&low, &round_trip(&low));
     // Both bands, the upper with its 2-bit ADPCM. Measured 23.2 dB.
-    let full = tones(&[(440.0, a), (1270.0, a), (2630.0, a), (4410.0, a * 0.5), (6120.0, a * 0.3)], 32_000);
+    let full = tones(
+        &[
+            (440.0, a),
+            (1270.0, a),
+            (2630.0, a),
+            (4410.0, a * 0.5),
+            (6120.0, a * 0.3),
+        ],
+        32_000,
+    );
     let snr_full = snr_db(&full, &round_trip(&full));
     println!("multi-tone: lower band {snr_low:.2} dB, full band {snr_full:.2} dB");
     assert!(snr_low > 30.0, "lower band SNR {snr_low:.2} dB");
@@ -180,25 +197,43 @@ fn golden_bitstream() {
     let mut out = vec![0i16; 1600];
     assert_eq!(dec.decode(&bytes, &mut out), Ok(1600));
     let out_bytes: Vec<u8> = out.iter().flat_map(|s| s.to_le_bytes()).collect();
-    println!("golden: encoded {:016x}, decoded {:016x}", fnv1a(&bytes), fnv1a(&out_bytes));
+    println!(
+        "golden: encoded {:016x}, decoded {:016x}",
+        fnv1a(&bytes),
+        fnv1a(&out_bytes)
+    );
     assert_eq!(fnv1a(&bytes), GOLDEN_ENCODED);
     assert_eq!(fnv1a(&out_bytes), GOLDEN_DECODED);
 }
 
 /// FNV-1a 64: enough to pin a byte string in a test without a dependency.
 fn fnv1a(data: &[u8]) -> u64 {
-    data.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+    data.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 #[test]
 fn frame_length_and_buffer_errors() {
     let mut enc = Encoder::new();
     let mut out = [0u8; 160];
-    assert_eq!(enc.encode(&[0; 321], &mut out), Err(CodecError::FrameLength(321)));
-    assert_eq!(enc.encode(&[0; 322], &mut out), Err(CodecError::BufferTooSmall { need: 161, have: 160 }));
+    assert_eq!(
+        enc.encode(&[0; 321], &mut out),
+        Err(CodecError::FrameLength(321))
+    );
+    assert_eq!(
+        enc.encode(&[0; 322], &mut out),
+        Err(CodecError::BufferTooSmall {
+            need: 161,
+            have: 160
+        })
+    );
     let mut dec = Decoder::new();
     let mut pcm = [0i16; 10];
-    assert_eq!(dec.decode(&[0; 6], &mut pcm), Err(CodecError::BufferTooSmall { need: 12, have: 10 }));
+    assert_eq!(
+        dec.decode(&[0; 6], &mut pcm),
+        Err(CodecError::BufferTooSmall { need: 12, have: 10 })
+    );
     assert_eq!(dec.decode(&[], &mut pcm), Ok(0));
 }
 
@@ -234,7 +269,12 @@ fn arbitrary_bytes_decode_and_state_resynchronises() {
         enc.encode(chunk, &mut bytes).expect("encodes");
         dec.decode(&bytes, &mut out).expect("decodes");
         fresh.decode(&bytes, &mut reference).expect("decodes");
-        diff = out.iter().zip(&reference).map(|(&a, &b)| (i32::from(a) - i32::from(b)).abs()).max().unwrap_or(0);
+        diff = out
+            .iter()
+            .zip(&reference)
+            .map(|(&a, &b)| (i32::from(a) - i32::from(b)).abs())
+            .max()
+            .unwrap_or(0);
     }
     println!("max difference after 1 s of common input: {diff}");
     assert!(diff <= 1, "decoders did not converge: {diff}");
@@ -242,7 +282,9 @@ fn arbitrary_bytes_decode_and_state_resynchronises() {
 
 #[test]
 fn encoder_survives_full_scale_square_wave() {
-    let input: Vec<i16> = (0..16_000).map(|n| if (n / 8) % 2 == 0 { i16::MAX } else { i16::MIN }).collect();
+    let input: Vec<i16> = (0..16_000)
+        .map(|n| if (n / 8) % 2 == 0 { i16::MAX } else { i16::MIN })
+        .collect();
     let output = round_trip(&input);
     assert_eq!(output.len(), input.len());
     assert!(rms(&output[1600..]) > 10_000.0);
@@ -275,18 +317,32 @@ fn concealment_bridges_a_lost_frame_of_a_tone() {
     let frame_snr = |f: usize| snr_over(&input, &out, f * FRAME - DELAY..(f + 1) * FRAME - DELAY);
     let before = frame_snr(19);
     let (lost, first, later) = (frame_snr(20), frame_snr(21), frame_snr(26));
-    println!("level {level:.2}; SNR before {before:.1}, lost {lost:.1}, next {first:.1}, 100 ms later {later:.1} dB");
+    println!(
+        "level {level:.2}; SNR before {before:.1}, lost {lost:.1}, next {first:.1}, 100 ms later {later:.1} dB"
+    );
     // Measured: level 0.95; SNR 54.0 before, 21.7 in the lost frame (the
     // pitch repetition continues the tone), 17.5 in the crossfaded next
     // frame, 48.5 five frames on as the frozen ADPCM state converges.
-    assert!(level > 0.9, "a 500 Hz tone is continued, not muted: {level:.2}");
-    assert!(lost > 15.0 && first > 15.0, "lost {lost:.1}, next {first:.1}");
-    assert!(later > before - 8.0, "resynchronised: {later:.1} vs {before:.1}");
+    assert!(
+        level > 0.9,
+        "a 500 Hz tone is continued, not muted: {level:.2}"
+    );
+    assert!(
+        lost > 15.0 && first > 15.0,
+        "lost {lost:.1}, next {first:.1}"
+    );
+    assert!(
+        later > before - 8.0,
+        "resynchronised: {later:.1} vs {before:.1}"
+    );
 }
 
 #[test]
 fn long_loss_fades_out_then_restarts_from_reset_state() {
-    let input = tones(&[(500.0, amplitude(-10.0)), (5500.0, amplitude(-20.0))], 32_000);
+    let input = tones(
+        &[(500.0, amplitude(-10.0)), (5500.0, amplitude(-20.0))],
+        32_000,
+    );
     let out = with_losses(&input, &[10, 11, 12, 13]);
     // 80 ms lost: concealment is silent from 60 ms on.
     assert!(out[13 * FRAME..14 * FRAME].iter().all(|&s| s == 0));
@@ -301,7 +357,11 @@ fn long_loss_fades_out_then_restarts_from_reset_state() {
         if i >= 14 {
             fresh.decode(&bytes, &mut frame).expect("decodes");
             let skip = if i == 14 { 80 } else { 0 };
-            assert_eq!(&out[i * FRAME + skip..(i + 1) * FRAME], &frame[skip..], "frame {i}");
+            assert_eq!(
+                &out[i * FRAME + skip..(i + 1) * FRAME],
+                &frame[skip..],
+                "frame {i}"
+            );
         }
     }
 }

@@ -121,7 +121,17 @@ impl Band {
     }
 
     fn with_det(det: i32) -> Self {
-        Band { s: 0, sz: 0, r: [0; 2], p: [0; 2], a: [0; 2], b: [0; 6], d: [0; 6], nb: 0, det }
+        Band {
+            s: 0,
+            sz: 0,
+            r: [0; 2],
+            p: [0; 2],
+            a: [0; 2],
+            b: [0; 6],
+            d: [0; 6],
+            nb: 0,
+            det,
+        }
     }
 
     /// Block 1L + 2L: lower-band difference and 6-bit quantisation, then the
@@ -240,8 +250,15 @@ impl Band {
         self.a = [a1, a2];
 
         // FILTEP, FILTEZ, PREDIC.
-        let sp = sat(((self.a[0] * sat(self.r[0] * 2)) >> 15) + ((self.a[1] * sat(self.r[1] * 2)) >> 15));
-        let sz: i32 = self.b.iter().zip(self.d.iter()).map(|(&b, &d)| (b * sat(d * 2)) >> 15).sum();
+        let sp = sat(
+            ((self.a[0] * sat(self.r[0] * 2)) >> 15) + ((self.a[1] * sat(self.r[1] * 2)) >> 15)
+        );
+        let sz: i32 = self
+            .b
+            .iter()
+            .zip(self.d.iter())
+            .map(|(&b, &d)| (b * sat(d * 2)) >> 15)
+            .sum();
         self.sz = sat(sz);
         self.s = sat(sp + self.sz);
     }
@@ -268,9 +285,14 @@ mod tests {
         let path = format!("{}/tests/data/g722/{name}", env!("CARGO_MANIFEST_DIR"));
         let text = std::fs::read_to_string(path).ok()?;
         let mut words = Vec::new();
-        for line in text.lines().filter(|l| !l.starts_with("/*") && !l.trim().is_empty()) {
+        for line in text
+            .lines()
+            .filter(|l| !l.starts_with("/*") && !l.trim().is_empty())
+        {
             for i in 0..16 {
-                let Some(hex) = line.get(i * 4..i * 4 + 4) else { break };
+                let Some(hex) = line.get(i * 4..i * 4 + 4) else {
+                    break;
+                };
                 words.push(u16::from_str_radix(hex, 16).expect("test data is hex"));
             }
         }
@@ -280,7 +302,10 @@ mod tests {
     /// The span of data words (low bit clear) between the reset words.
     fn data_span(words: &[u16]) -> std::ops::Range<usize> {
         let start = words.iter().position(|w| w & 1 == 0).unwrap_or(words.len());
-        let end = words[start..].iter().position(|w| w & 1 == 1).map_or(words.len(), |n| start + n);
+        let end = words[start..]
+            .iter()
+            .position(|w| w & 1 == 1)
+            .map_or(words.len(), |n| start + n);
         start..end
     }
 
@@ -306,14 +331,20 @@ mod tests {
     /// Appendix II configuration 2: codes in, 15-bit sub-band outputs (shifted
     /// left by one) compared with the mode-1 lower and the upper references.
     fn check_decoder(codes: &str, lower: &str, upper: &str) -> usize {
-        let (Some(c), Some(l), Some(h)) = (read_sequence(codes), read_sequence(lower), read_sequence(upper)) else {
+        let (Some(c), Some(l), Some(h)) = (
+            read_sequence(codes),
+            read_sequence(lower),
+            read_sequence(upper),
+        ) else {
             panic!("missing test sequence {codes}, {lower} or {upper}");
         };
         let span = data_span(&c);
         let (mut lo, mut hi) = (Band::lower(), Band::upper());
         let mut checked = 0;
         for i in span {
-            let (Some(&wl), Some(&wh)) = (l.get(i), h.get(i)) else { break };
+            let (Some(&wl), Some(&wh)) = (l.get(i), h.get(i)) else {
+                break;
+            };
             let code = (c[i] >> 8) as u8;
             let rl = lo.decode_lower(code & 0x3F);
             let rh = hi.decode_upper(code >> 6);

@@ -46,7 +46,11 @@ pub struct Encoder {
 impl Encoder {
     /// An encoder in the Recommendation's reset state.
     pub fn new() -> Self {
-        Encoder { qmf: Analysis::new(), lower: Band::lower(), upper: Band::upper() }
+        Encoder {
+            qmf: Analysis::new(),
+            lower: Band::lower(),
+            upper: Band::upper(),
+        }
     }
 }
 
@@ -68,7 +72,10 @@ impl AudioEncoder for Encoder {
         }
         let need = pcm.len() / 2;
         if out.len() < need {
-            return Err(CodecError::BufferTooSmall { need, have: out.len() });
+            return Err(CodecError::BufferTooSmall {
+                need,
+                have: out.len(),
+            });
         }
         for (pair, byte) in pcm.chunks_exact(2).zip(out.iter_mut()) {
             let (xl, xh) = self.qmf.split(pair[0], pair[1]);
@@ -154,10 +161,13 @@ impl Decoder {
             return 0;
         }
         let sample = f64::from(self.hist[HIST - period + e % period]);
-        let gain = if e < HOLD { 1.0 } else { (FADE_END - e) as f64 / (FADE_END - HOLD) as f64 };
+        let gain = if e < HOLD {
+            1.0
+        } else {
+            (FADE_END - e) as f64 / (FADE_END - HOLD) as f64
+        };
         (sample * gain) as i16
     }
-
 }
 
 impl Default for Decoder {
@@ -176,7 +186,10 @@ impl AudioDecoder for Decoder {
     fn decode(&mut self, payload: &[u8], out: &mut [i16]) -> Result<usize, CodecError> {
         let need = payload.len() * 2;
         if out.len() < need {
-            return Err(CodecError::BufferTooSmall { need, have: out.len() });
+            return Err(CodecError::BufferTooSmall {
+                need,
+                have: out.len(),
+            });
         }
         let out = &mut out[..need];
         for (&byte, pair) in payload.iter().zip(out.chunks_exact_mut(2)) {
@@ -261,11 +274,16 @@ mod tests {
     #[test]
     fn concealment_fades_to_silence() {
         let mut dec = Decoder::new();
-        let pcm: Vec<i16> = (0..HIST).map(|i| ((i as f64 * 0.2).sin() * 10_000.0) as i16).collect();
+        let pcm: Vec<i16> = (0..HIST)
+            .map(|i| ((i as f64 * 0.2).sin() * 10_000.0) as i16)
+            .collect();
         dec.remember(&pcm);
         let mut out = [0i16; 320];
         dec.conceal(&mut out);
-        assert!(out.iter().any(|&s| s.abs() > 5000), "first lost frame carries signal");
+        assert!(
+            out.iter().any(|&s| s.abs() > 5000),
+            "first lost frame carries signal"
+        );
         for _ in 0..2 {
             dec.conceal(&mut out);
         }

@@ -56,7 +56,10 @@ pub(crate) struct Synthesis {
 impl Synthesis {
     /// A filter whose history is silence.
     pub(crate) fn new() -> Self {
-        Synthesis { diff: [0; 12], sum: [0; 12] }
+        Synthesis {
+            diff: [0; 12],
+            sum: [0; 12],
+        }
     }
 
     /// Takes the reconstructed sub-band pair and returns two output samples in
