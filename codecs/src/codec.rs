@@ -100,3 +100,25 @@ pub trait AudioEncoder: Send {
     /// Forgets history.
     fn reset(&mut self);
 }
+
+/// A decoder for `kind` (Opus decodes to mono at 48 kHz).
+pub fn decoder(kind: CodecKind) -> Result<Box<dyn AudioDecoder>, CodecError> {
+    Ok(match kind {
+        CodecKind::Pcmu => Box::new(crate::g711::Decoder::new(crate::g711::Law::Mu)),
+        CodecKind::Pcma => Box::new(crate::g711::Decoder::new(crate::g711::Law::A)),
+        CodecKind::G722 => Box::new(crate::g722::Decoder::new()),
+        CodecKind::Opus => Box::new(crate::opus::Decoder::new()?),
+        CodecKind::L16 { rate } => Box::new(crate::l16::Decoder::new(rate)),
+    })
+}
+
+/// An encoder for `kind`; `opus_complexity` (0–10) applies to Opus only.
+pub fn encoder(kind: CodecKind, opus_complexity: i32) -> Result<Box<dyn AudioEncoder>, CodecError> {
+    Ok(match kind {
+        CodecKind::Pcmu => Box::new(crate::g711::Encoder::new(crate::g711::Law::Mu)),
+        CodecKind::Pcma => Box::new(crate::g711::Encoder::new(crate::g711::Law::A)),
+        CodecKind::G722 => Box::new(crate::g722::Encoder::new()),
+        CodecKind::Opus => Box::new(crate::opus::Encoder::new(opus_complexity)?),
+        CodecKind::L16 { rate } => Box::new(crate::l16::Encoder::new(rate)),
+    })
+}

@@ -190,7 +190,8 @@ impl CallMedia {
         }
         let te = leg.params.as_ref().and_then(|p| p.telephone_event);
         if te == Some(pt) {
-            if let Some((digit, duration_ms)) = leg.digits.on_event(ts, &buf[payload_range.clone()]) {
+            let clock = leg.params.as_ref().map_or(8000, |p| p.codec.rtp_clock_rate());
+            if let Some((digit, duration_ms)) = leg.digits.on_packet(ts, marker, &buf[payload_range.clone()], clock).ended {
                 self.push_event(MediaEvent::Dtmf { id: self.id, from: side, digit, duration_ms });
             }
         }

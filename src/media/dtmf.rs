@@ -3,54 +3,47 @@
 //! packet's timestamp for every update and send the end packet three times,
 //! RFC 4733 §2.5.1), and naming digits.
 
-use switchyard_codecs::telephone_event::TelephoneEvent;
+use switchyard_codecs::telephone_event::{EventReceiver, ReceivedEvent};
 
 /// Follows the events of one incoming stream.
 #[derive(Debug, Default)]
 pub(crate) struct DigitTracker {
-    /// Timestamp of the event in progress or last ended, and whether its end was seen.
-    current: Option<(u32, bool)>,
+    rx: EventReceiver,
+}
+
+/// What one telephone-event packet meant.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Seen {
+    /// Event code of an event that began with this packet.
+    pub(crate) began: Option<u8>,
+    /// Digit and duration (ms) of an event that ended with it.
+    pub(crate) ended: Option<(char, u32)>,
 }
 
 impl DigitTracker {
     pub(crate) fn new() -> DigitTracker {
-        DigitTracker { current: None }
+        DigitTracker { rx: EventReceiver::new() }
     }
 
-    /// The event code when this packet starts a new event (its timestamp is
-    /// new), else `None`.
-    pub(crate) fn event_start(&mut self, ts: u32, payload: &[u8]) -> Option<u8> {
-        let ev = TelephoneEvent::parse(payload).ok()?;
-        match self.current {
-            Some((t, _)) if t == ts => {
-                if ev.end {
-                    self.current = Some((ts, true));
+    /// Takes one packet; `clock_rate` converts durations to milliseconds.
+    pub(crate) fn on_packet(&mut self, ts: u32, marker: bool, payload: &[u8], clock_rate: u32) -> Seen {
+        let mut seen = Seen::default();
+        if self.rx.handle_packet(ts, marker, payload).is_err() {
+            return seen;
+        }
+        while let Some(e) = self.rx.poll_event() {
+            match e {
+                ReceivedEvent::Begin { event, .. } => seen.began = Some(event),
+                ReceivedEvent::End { event, duration, .. } => {
+                    if let Some(d) = event_digit(event) {
+                        let ms = u64::from(duration) * 1000 / u64::from(clock_rate.max(1));
+                        seen.ended = Some((d, u32::try_from(ms).unwrap_or(u32::MAX)));
+                    }
                 }
-                None
-            }
-            _ => {
-                self.current = Some((ts, ev.end));
-                Some(ev.event)
+                _ => {}
             }
         }
-    }
-
-    /// The digit and its duration once, when the event's end is first seen
-    /// (a lost start packet does not lose the digit).
-    pub(crate) fn on_event(&mut self, ts: u32, payload: &[u8]) -> Option<(char, u32)> {
-        let ev = TelephoneEvent::parse(payload).ok()?;
-        let ended_before = matches!(self.current, Some((t, true)) if t == ts);
-        if self.current.is_none_or(|(t, _)| t != ts) {
-            self.current = Some((ts, false));
-        }
-        if ev.end && !ended_before {
-            self.current = Some((ts, true));
-            let digit = event_digit(ev.event)?;
-            // Duration is in RTP clock units; telephone-event is at 8 kHz
-            // on every leg the switch negotiates.
-            return Some((digit, u32::from(ev.duration) / 8));
-        }
-        None
+        seen
     }
 }
 
@@ -79,32 +72,24 @@ pub(crate) fn event_digit(code: u8) -> Option<char> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use switchyard_codecs::telephone_event::TelephoneEvent;
 
     fn packet(event: u8, end: bool, duration: u16) -> [u8; 4] {
         let mut b = [0u8; 4];
-        TelephoneEvent { event, end, volume: 10, duration }.write(&mut b);
+        TelephoneEvent { event, end, volume: 10, duration }.write(&mut b).unwrap();
         b
     }
 
     #[test]
     fn one_digit_per_press_despite_repeated_end_packets() {
         let mut t = DigitTracker::new();
-        assert_eq!(t.on_event(1000, &packet(5, false, 160)), None);
-        assert_eq!(t.on_event(1000, &packet(5, false, 320)), None);
-        assert_eq!(t.on_event(1000, &packet(5, true, 800)), Some(('5', 100)));
-        assert_eq!(t.on_event(1000, &packet(5, true, 800)), None);
-        assert_eq!(t.on_event(1000, &packet(5, true, 800)), None);
-        assert_eq!(t.on_event(9000, &packet(11, true, 400)), Some(('#', 50)), "start lost: the end still counts");
-    }
-
-    #[test]
-    fn starts_are_reported_once_per_timestamp() {
-        let mut t = DigitTracker::new();
-        assert_eq!(t.event_start(10, &packet(1, false, 160)), Some(1));
-        assert_eq!(t.event_start(10, &packet(1, false, 320)), None);
-        assert_eq!(t.event_start(10, &packet(1, true, 480)), None);
-        assert_eq!(t.event_start(20, &packet(2, false, 160)), Some(2));
-        assert_eq!(t.event_start(30, &[1, 2]), None, "short payloads are ignored");
+        assert_eq!(t.on_packet(1000, true, &packet(5, false, 160), 8000).began, Some(5));
+        assert_eq!(t.on_packet(1000, false, &packet(5, false, 320), 8000), Seen::default());
+        assert_eq!(t.on_packet(1000, false, &packet(5, true, 800), 8000).ended, Some(('5', 100)));
+        assert_eq!(t.on_packet(1000, false, &packet(5, true, 800), 8000), Seen::default());
+        let lost_start = t.on_packet(9000, false, &packet(11, true, 400), 8000);
+        assert_eq!(lost_start.ended, Some(('#', 50)), "start lost: the end still counts");
+        assert_eq!(t.on_packet(9999, false, &[1, 2], 8000), Seen::default(), "short payloads are ignored");
     }
 
     #[test]

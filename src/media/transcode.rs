@@ -12,7 +12,7 @@
 
 use std::time::{Duration, Instant};
 
-use switchyard_codecs::dtmf::{DtmfDetector, DtmfGenerator};
+use switchyard_codecs::dtmf::{DtmfDetector, DtmfDigit, DtmfEvent, DtmfGenerator};
 use switchyard_codecs::resample::Resampler;
 use switchyard_codecs::telephone_event::EventSender;
 use switchyard_codecs::{AudioDecoder, AudioEncoder, CodecError, CodecKind};
@@ -54,9 +54,10 @@ pub(crate) struct Transcoder {
     marker_next: bool,
     detector: Option<DtmfDetector>,
     digits: DigitTracker,
-    tone: Option<DtmfGenerator>,
-    tone_left: usize,
+    tone: DtmfGenerator,
     events: Option<EventSender>,
+    /// Timestamp the event being sent started at, to tell the sender how far it is.
+    event_ts: u32,
     queue: Box<[[u8; MTU]; QUEUE]>,
     queue_meta: [(usize, u16, u32, usize); QUEUE],
     queue_head: usize,
@@ -87,8 +88,11 @@ impl Transcoder {
         let per_tick_in = (in_rate * tick_ms / 1000) as usize;
         let per_tick_out = (out_rate * tick_ms / 1000) as usize;
         let frame_out = (out_rate * to.ptime_ms / 1000) as usize;
-        let detector = (from.telephone_event.is_none() && to.telephone_event.is_some() && in_rate <= 16000)
-            .then(|| DtmfDetector::new(in_rate));
+        let detector = if from.telephone_event.is_none() && to.telephone_event.is_some() {
+            DtmfDetector::new(in_rate).ok()
+        } else {
+            None
+        };
         Ok(Transcoder {
             from_codec: from.codec,
             to_codec: to.codec,
@@ -115,9 +119,10 @@ impl Transcoder {
             marker_next: true,
             detector,
             digits: DigitTracker::new(),
-            tone: None,
-            tone_left: 0,
-            events: to.telephone_event.map(|_| EventSender::new(to.codec.rtp_clock_rate(), to.ptime_ms)),
+            tone: DtmfGenerator::new(out_rate),
+            // Updates every packet interval at -10 dBm0 (RFC 4733 §2.5.1.2).
+            events: to.telephone_event.map(|_| EventSender::new(to.codec.rtp_clock_rate() * to.ptime_ms / 1000, 10)),
+            event_ts: 0,
             queue: Box::new([[0; MTU]; QUEUE]),
             queue_meta: [(0, 0, 0, 0); QUEUE],
             queue_head: 0,
@@ -138,7 +143,8 @@ impl Transcoder {
     /// A packet from X (audio, event or comfort noise).
     pub(crate) fn on_packet(&mut self, now: Instant, info: PacketInfo, payload: &[u8]) {
         if Some(info.payload_type) == self.from_te {
-            if let Some(code) = self.digits.event_start(info.timestamp, payload) {
+            let clock = self.from_codec.rtp_clock_rate();
+            if let Some(code) = self.digits.on_packet(info.timestamp, info.marker, payload, clock).began {
                 self.start_digit(code, 100);
             }
             return;
@@ -160,12 +166,13 @@ impl Transcoder {
     }
 
     fn start_digit(&mut self, code: u8, duration_ms: u32) {
+        let duration_ms = duration_ms.clamp(60, 5000);
         if let Some(ev) = &mut self.events {
-            ev.start(code, self.ts, duration_ms);
-        } else {
-            let rate = self.to_codec.sample_rate();
-            self.tone = Some(DtmfGenerator::new(rate, code, -10.0));
-            self.tone_left = (rate * duration_ms.max(60) / 1000) as usize;
+            ev.start(code, self.ts);
+            ev.end_at(self.to_codec.rtp_clock_rate() / 1000 * duration_ms);
+            self.event_ts = self.ts;
+        } else if let Some(digit) = DtmfDigit::from_event_code(code) {
+            self.tone.start(digit, -10.0, duration_ms);
         }
     }
 
@@ -195,10 +202,14 @@ impl Transcoder {
     fn tick_once(&mut self, now: Instant) {
         let _ = self.jitter.pop(now, self.decoder.as_mut(), &mut self.pcm_in);
         if let Some(d) = &mut self.detector {
-            if let Some(code) = d.process(&self.pcm_in).and_then(|e| e.started_code()) {
-                if let Some(ev) = &mut self.events {
-                    ev.start(code, self.ts, 100);
+            let mut started = None;
+            d.process(&self.pcm_in, |e| {
+                if let DtmfEvent::Start { digit, .. } = e {
+                    started = Some(digit.event_code());
                 }
+            });
+            if let Some(code) = started {
+                self.start_digit(code, 100);
             }
         }
         let n = match &mut self.resampler {
@@ -209,13 +220,9 @@ impl Transcoder {
                 n
             }
         };
-        if let Some(g) = &mut self.tone {
-            let k = n.min(self.tone_left);
-            g.fill(&mut self.pcm_out[..k]);
-            self.tone_left -= k;
-            if self.tone_left == 0 {
-                self.tone = None;
-            }
+        if self.tone.is_active() {
+            // The tone replaces the audio while it lasts.
+            self.tone.fill(&mut self.pcm_out[..n]);
         }
         let room = self.fifo.len() - self.fifo_len;
         let n = n.min(room);
@@ -234,8 +241,13 @@ impl Transcoder {
         let mut sent_event = false;
         if let Some(ev) = &mut self.events {
             let mut block = [0u8; 4];
-            while let Some(p) = ev.poll(self.ts_step) {
-                let len = p.event.write(&mut block);
+            let elapsed = self.ts.wrapping_sub(self.event_ts).wrapping_add(self.ts_step);
+            let mut due = [None; 2];
+            for slot in &mut due {
+                *slot = ev.poll(elapsed);
+            }
+            for p in due.into_iter().flatten() {
+                let Ok(len) = p.payload.write(&mut block) else { continue };
                 let te = self.to_te.unwrap_or(101);
                 self.push_packet(te, p.marker, p.timestamp, &block[..len]);
                 sent_event = true;
