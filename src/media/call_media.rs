@@ -28,6 +28,8 @@ pub struct MediaConfig {
     pub timeout: Option<Duration>,
     /// Opus encoder complexity when transcoding to Opus.
     pub opus_complexity: i32,
+    /// Wall-clock base for RTCP sender reports.
+    pub ntp_base: rtp::NtpBase,
 }
 
 /// A datagram to send: from the leg's RTP or RTCP socket to `dst`, the
@@ -90,13 +92,7 @@ impl CallMedia {
             rtcp_dst: None,
             latched: false,
             latched_rtcp: false,
-            session: rtp::RtpSession::new(rtp::SessionConfig {
-                clock_rate: 8000,
-                local_ssrc: ssrc_for(id, n),
-                cname: format!("switchyard-{}", id.0),
-                rtcp_interval: Duration::from_secs(5),
-                ntp_base: rtp::NtpBase::now_unknown(now),
-            }),
+            session: new_session(id, n, switchyard_codecs::CodecKind::Pcmu, cfg.ntp_base),
             last_rx: None,
             digits: DigitTracker::new(),
         };
@@ -121,9 +117,10 @@ impl CallMedia {
         if !leg.latched_rtcp {
             leg.rtcp_dst = params.remote_rtcp;
         }
-        let clock_changed = leg.params.as_ref().is_none_or(|p| p.codec != params.codec);
-        if clock_changed {
-            leg.session.set_clock_rate(params.codec.rtp_clock_rate());
+        let codec_changed = leg.params.as_ref().map_or(params.codec != switchyard_codecs::CodecKind::Pcmu, |p| p.codec != params.codec);
+        if codec_changed {
+            // Statistics are per clock rate: a new codec starts them afresh.
+            leg.session = new_session(self.id, side.index() as u64, params.codec, self.cfg.ntp_base);
         }
         leg.params = Some(params);
         self.rebuild(now);
@@ -205,7 +202,8 @@ impl CallMedia {
                     return None;
                 }
                 let dst = other.rtp_dst?;
-                rtp::set_payload_type(buf, out_pt);
+                // The parse above proved the fixed header is there.
+                let _ = rtp::set_payload_type(buf, out_pt);
                 Some(Outgoing { from: side.other(), rtcp: false, dst, len: buf.len() })
             }
             Path::Transcode(t) => {
@@ -282,7 +280,7 @@ impl CallMedia {
 
     /// Next datagram the session produced itself (transcoded audio, events,
     /// RTCP reports), written into `buf`.
-    pub fn poll_transmit(&mut self, buf: &mut [u8]) -> Option<Outgoing> {
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Outgoing> {
         if let Path::Transcode(t) = &mut self.path {
             for (i, tr) in t.iter_mut().enumerate() {
                 let to = if i == 0 { MediaSide::B } else { MediaSide::A };
@@ -290,12 +288,12 @@ impl CallMedia {
                 let may_send = leg.params.as_ref().is_some_and(|p| p.send);
                 while let Some((len, seq, ts, payload)) = tr.poll_packet(buf) {
                     let Some(dst) = leg.rtp_dst.filter(|_| may_send) else { continue };
-                    leg.session.on_sent_at(seq, ts, payload);
+                    leg.session.on_sent(now, seq, ts, payload);
                     return Some(Outgoing { from: to, rtcp: false, dst, len });
                 }
             }
         }
-        None
+        self.rtcp_due(now, buf)
     }
 
     /// Our own RTCP reports, when the path terminates RTCP (transcoding).
@@ -313,11 +311,6 @@ impl CallMedia {
             }
         }
         None
-    }
-
-    /// Like [`CallMedia::poll_transmit`], for RTCP reports due at `now`.
-    pub fn poll_rtcp(&mut self, now: Instant, buf: &mut [u8]) -> Option<Outgoing> {
-        self.rtcp_due(now, buf)
     }
 
     /// When `handle_timeout` wants to run. Stable between calls (it only
@@ -375,6 +368,18 @@ impl CallMedia {
     pub fn is_transcoding(&self) -> bool {
         matches!(self.path, Path::Transcode(_))
     }
+}
+
+fn new_session(id: MediaId, n: u64, codec: switchyard_codecs::CodecKind, ntp_base: rtp::NtpBase) -> RtpSession {
+    use switchyard_codecs::CodecKind;
+    let mut cfg = rtp::SessionConfig::new(codec.rtp_clock_rate(), ssrc_for(id, n), format!("switchyard-{}", id.0), ntp_base);
+    cfg.codec = match codec {
+        CodecKind::Pcmu | CodecKind::Pcma => rtp::QualityCodec::G711,
+        CodecKind::G722 => rtp::QualityCodec::G722,
+        CodecKind::Opus => rtp::QualityCodec::Opus,
+        _ => rtp::QualityCodec::G711NoPlc,
+    };
+    RtpSession::new(cfg)
 }
 
 /// Same codec and ptime both ways, and no leg that needs its in-band DTMF

@@ -274,10 +274,12 @@ impl Transcoder {
         }
         let slot = (self.queue_head + self.queue_len) % QUEUE;
         let buf = &mut self.queue[slot];
-        let hdr = crate::rtp::write_header(
+        let Ok(hdr) = crate::rtp::write_header(
             buf,
             &crate::rtp::HeaderFields { payload_type: pt, marker, seq: self.seq, timestamp: ts, ssrc: self.ssrc },
-        );
+        ) else {
+            return;
+        };
         let Some(end) = hdr.checked_add(payload.len()).filter(|&e| e <= MTU) else { return };
         buf[hdr..end].copy_from_slice(payload);
         self.queue_meta[slot] = (end, self.seq, ts, payload.len());

@@ -62,6 +62,10 @@ impl MediaRuntime {
         let cfg = MediaConfig {
             timeout: (config.media.timeout_s > 0).then(|| Duration::from_secs(u64::from(config.media.timeout_s))),
             opus_complexity: i32::from(config.media.opus_complexity),
+            ntp_base: crate::rtp::NtpBase {
+                instant: Clock::now(),
+                unix: Clock::wall().duration_since(std::time::UNIX_EPOCH).unwrap_or_default(),
+            },
         };
         let mut workers = Vec::with_capacity(n);
         for i in 0..n {
@@ -295,9 +299,9 @@ impl Loop {
 
     /// After a session did something: send what it queued, pass its events
     /// on, and re-arm its timer.
-    fn after(&mut self, _now: Instant, slot: usize) {
+    fn after(&mut self, now: Instant, slot: usize) {
         let Some(s) = self.slots.get_mut(slot).and_then(Option::as_mut) else { return };
-        while let Some(o) = s.core.poll_transmit(&mut self.out[..]) {
+        while let Some(o) = s.core.poll_transmit(now, &mut self.out[..]) {
             send(&s.sockets, &o, &self.out[..o.len]);
         }
         let mut evs = Vec::new();

@@ -212,6 +212,8 @@ pub struct Net {
     sent: Vec<Sent>,
     store: Vec<StoreOp>,
     unparsed: Vec<(SocketAddr, String)>,
+    /// Commands for the media plane, in order.
+    pub media: Vec<switchyard::media::MediaCommand>,
 }
 
 impl Net {
@@ -228,7 +230,7 @@ impl Net {
             .collect();
         let engine = Engine::new(cfg.clone(), LocalAddrs::from_config(&cfg), start, SystemTime::now(), Vec::new(), trunk_addrs)
             .expect("engine");
-        let mut net = Net { engine, start, now: start, cfg, sent: Vec::new(), store: Vec::new(), unparsed: Vec::new() };
+        let mut net = Net { engine, start, now: start, cfg, sent: Vec::new(), store: Vec::new(), unparsed: Vec::new(), media: Vec::new() };
         net.fire_due();
         net
     }
@@ -252,6 +254,14 @@ impl Net {
         while let Some(op) = self.engine.poll_store() {
             self.store.push(op);
         }
+        while let Some(c) = self.engine.poll_media() {
+            self.media.push(c);
+        }
+    }
+
+    /// Media commands since the last call.
+    pub fn take_media(&mut self) -> Vec<switchyard::media::MediaCommand> {
+        std::mem::take(&mut self.media)
     }
 
     /// Runs `handle_timeout` while a deadline is due at the current time (an
