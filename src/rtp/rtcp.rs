@@ -101,7 +101,8 @@ pub struct RtcpSummary {
 /// Parses a compound (or reduced-size) RTCP datagram and keeps what concerns
 /// `local_ssrc`. Never panics on arbitrary input.
 ///
-/// The datagram is split into packets here (RFC 3550 A.2 header checks), and
+/// The datagram is split into packets here (version and length of each,
+/// as in RFC 3550 A.2), and
 /// only SR, RR and BYE go to the `rtcp` crate: its parsers for other types
 /// (FIR, for one) index past short packets and panic, so SDES, APP, feedback
 /// and XR are skipped unread.

@@ -180,13 +180,13 @@ impl RtpSession {
         self.start(now);
         self.last_received = Some(now);
         let ssrc = pkt.ssrc();
-        let found = self.sources.iter().position(|s| s.as_ref().is_some_and(|s| s.ssrc() == ssrc));
-        let Some(idx) = found else {
+        let found = self
+            .sources
+            .iter_mut()
+            .enumerate()
+            .find_map(|(i, slot)| slot.as_mut().filter(|s| s.ssrc() == ssrc).map(|s| (i, s)));
+        let Some((idx, stats)) = found else {
             return self.new_source(now, pkt, wire_len);
-        };
-        let Some(stats) = self.sources[idx].as_mut() else {
-            // `found` only matches occupied slots.
-            return RtpInput::Probation;
         };
         match stats.on_packet(now, pkt.seq(), pkt.timestamp(), wire_len) {
             SeqVerdict::Valid { ext, new_highest, .. } => {
@@ -199,7 +199,7 @@ impl RtpSession {
             }
             SeqVerdict::Duplicate { .. } => RtpInput::Duplicate,
             SeqVerdict::BadSeq => RtpInput::BadSequence,
-            _ => RtpInput::Probation,
+            SeqVerdict::Probation => RtpInput::Probation,
         }
     }
 
