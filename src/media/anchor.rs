@@ -78,7 +78,7 @@ impl Anchor {
     /// A call's anchor on local RTP `ports` (facing A, facing B); asks the
     /// media plane to bind them at once.
     pub fn new(id: MediaId, local: &LocalMedia, ports: [u16; 2], session_id: u64) -> Anchor {
-        let origin = |n: u64| Origin::new("switchyard", session_id.wrapping_add(n), local.addr);
+        let origin = |n: u64| Origin::new("switchyard", session_id.wrapping_add(n), 1, local.addr);
         Anchor {
             id,
             ports,
@@ -111,7 +111,7 @@ impl Anchor {
         let to = from.other();
         let ports = ports_for(&offer_in, self.ports[to.index()]);
         if !ports.iter().any(|&p| p != 0) {
-            return Err(AnchorError::NotAcceptable(sdp::OfferAnswerError::NoAudio));
+            return Err(AnchorError::NotAcceptable(sdp::OfferAnswerError::NoAudioCodec { index: 0 }));
         }
         let offer_out = self.versioned(to, |origin| sdp::offer(&local.caps, local.addr, &ports, origin, Some(&offer_in)));
         let bytes = offer_out.to_bytes();
@@ -246,7 +246,7 @@ fn leg_params(n: &Negotiated, default_ptime: u32) -> Option<LegParams> {
         rtcp_mux: n.rtcp_mux,
         codec,
         pt: n.codec.pt,
-        ptime_ms: n.ptime.unwrap_or(default_ptime).clamp(10, 120),
+        ptime_ms: if n.ptime == 0 { default_ptime } else { n.ptime }.clamp(10, 120),
         telephone_event: n.telephone_event.as_ref().map(|c| c.pt),
         comfort_noise: n.comfort_noise,
         send: send && remote.is_some(),

@@ -86,13 +86,14 @@ pub struct CallMedia {
 impl CallMedia {
     /// A session with nothing negotiated yet.
     pub fn new(id: MediaId, cfg: MediaConfig, now: Instant) -> CallMedia {
+        let ntp_base = cfg.ntp_base;
         let leg = |n: u64| Leg {
             params: None,
             rtp_dst: None,
             rtcp_dst: None,
             latched: false,
             latched_rtcp: false,
-            session: new_session(id, n, switchyard_codecs::CodecKind::Pcmu, cfg.ntp_base),
+            session: new_session(id, n, switchyard_codecs::CodecKind::Pcmu, ntp_base),
             last_rx: None,
             digits: DigitTracker::new(),
         };
@@ -203,7 +204,7 @@ impl CallMedia {
                 }
                 let dst = other.rtp_dst?;
                 // The parse above proved the fixed header is there.
-                let _ = rtp::set_payload_type(buf, out_pt);
+                let _ = rtp::packet::set_payload_type(buf, out_pt);
                 Some(Outgoing { from: side.other(), rtcp: false, dst, len: buf.len() })
             }
             Path::Transcode(t) => {

@@ -17,7 +17,7 @@ use switchyard_codecs::resample::Resampler;
 use switchyard_codecs::telephone_event::EventSender;
 use switchyard_codecs::{AudioDecoder, AudioEncoder, CodecError, CodecKind};
 
-use crate::jitter::{JitterBuffer, JitterConfig, PacketInfo};
+use crate::jitter::{JitterBuffer, JitterConfig, PacketInfo, Pop};
 
 use super::LegParams;
 use super::dtmf::{DigitTracker, digit_event_code};
@@ -52,6 +52,8 @@ pub(crate) struct Transcoder {
     ts: u32,
     ts_step: u32,
     marker_next: bool,
+    /// Whether any tick of the frame being filled had audio from X.
+    frame_has_audio: bool,
     detector: Option<DtmfDetector>,
     digits: DigitTracker,
     tone: DtmfGenerator,
@@ -117,6 +119,7 @@ impl Transcoder {
             ts: ssrc.rotate_left(7),
             ts_step: to.codec.rtp_clock_rate() * to.ptime_ms / 1000,
             marker_next: true,
+            frame_has_audio: false,
             detector,
             digits: DigitTracker::new(),
             tone: DtmfGenerator::new(out_rate),
@@ -200,7 +203,8 @@ impl Transcoder {
     }
 
     fn tick_once(&mut self, now: Instant) {
-        let _ = self.jitter.pop(now, self.decoder.as_mut(), &mut self.pcm_in);
+        let pop = self.jitter.pop(now, self.decoder.as_mut(), &mut self.pcm_in);
+        self.frame_has_audio |= !matches!(pop, Pop::Silence);
         if let Some(d) = &mut self.detector {
             let mut started = None;
             d.process(&self.pcm_in, |e| {
@@ -253,7 +257,13 @@ impl Transcoder {
                 sent_event = true;
             }
         }
-        if !sent_event {
+        // X is silent (nothing received yet, a talkspurt gap, DTX): Y gets
+        // nothing either, as a sender with silence suppression would do,
+        // and the next talkspurt starts with the marker bit (RFC 3551 §4.1).
+        let silent = !std::mem::take(&mut self.frame_has_audio) && !self.tone.is_active();
+        if silent && !sent_event {
+            self.marker_next = true;
+        } else if !sent_event {
             match self.encoder.encode(&self.fifo[..self.frame_out], &mut self.encoded) {
                 Ok(len) => {
                     let marker = std::mem::take(&mut self.marker_next);

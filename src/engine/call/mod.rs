@@ -168,10 +168,10 @@ pub(crate) struct Call {
     /// This call's entries in the engine's timer set, removed with the call.
     timers: Vec<(std::time::Instant, CallTimer)>,
     /// Media anchoring state (SDP of both legs); `None` when not anchored.
-    anchor: Option<crate::media::Anchor>,
+    pub(in crate::engine) anchor: Option<crate::media::Anchor>,
     /// Body of the B-leg INVITEs when the switch rewrote A's offer.
     b_offer: Option<Vec<u8>>,
-    span: tracing::Span,
+    pub(in crate::engine) span: tracing::Span,
 }
 
 impl Call {
