@@ -155,9 +155,10 @@ pub struct JitterStats {
     /// finally came: that packet arrived after it was needed (late), but was
     /// played anyway and the delay grew by the wait.
     pub stalls: u64,
-    /// PCM samples removed by accelerate and by dropping silence.
+    /// PCM samples removed by accelerate (silence dropped at talkspurt starts
+    /// is not counted).
     pub samples_removed: u64,
-    /// PCM samples added by expand and by adding silence.
+    /// PCM samples added by preemptive expand.
     pub samples_added: u64,
     /// Stream restarts (SSRC change, timestamp or sequence jump).
     pub resets: u64,
