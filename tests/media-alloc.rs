@@ -6,7 +6,7 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::cell::Cell;
 use std::time::{Duration, Instant};
 
 use switchyard::media::{CallMedia, LegParams, MediaConfig, MediaId, MediaSide};
@@ -15,14 +15,25 @@ use switchyard_codecs::CodecKind;
 
 struct Counting;
 
-static COUNTING: AtomicBool = AtomicBool::new(false);
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
+// Per thread, so that tests running side by side do not count each other.
+thread_local! {
+    static COUNTING: Cell<bool> = const { Cell::new(false) };
+    static ALLOCS: Cell<u64> = const { Cell::new(0) };
+}
+
+fn counting() -> bool {
+    COUNTING.try_with(Cell::get).unwrap_or(false)
+}
+
+fn count() {
+    let _ = ALLOCS.try_with(|a| a.set(a.get() + 1));
+}
 
 // SAFETY: forwards every call to the system allocator unchanged.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if COUNTING.load(Ordering::Relaxed) {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
+        if counting() {
+            count();
         }
         // SAFETY: same contract as the caller's.
         unsafe { System.alloc(layout) }
@@ -32,8 +43,8 @@ unsafe impl GlobalAlloc for Counting {
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if COUNTING.load(Ordering::Relaxed) {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
+        if counting() {
+            count();
         }
         // SAFETY: same contract as the caller's.
         unsafe { System.realloc(ptr, layout, new_size) }
@@ -76,8 +87,8 @@ fn drive(media: &mut CallMedia, t0: Instant, pts: [u8; 2], payload_len: usize, n
     let mut sent = 0u64;
     for i in 0..n {
         if i == warmup {
-            ALLOCS.store(0, Ordering::Relaxed);
-            COUNTING.store(true, Ordering::Relaxed);
+            ALLOCS.with(|a| a.set(0));
+            COUNTING.with(|c| c.set(true));
         }
         let now = t0 + Duration::from_millis(20 * u64::from(i));
         for (side, src, pt, ssrc) in [(MediaSide::A, a, pts[0], 0x1111), (MediaSide::B, b, pts[1], 0x2222)] {
@@ -94,8 +105,8 @@ fn drive(media: &mut CallMedia, t0: Instant, pts: [u8; 2], payload_len: usize, n
         }
         while media.poll_event().is_some() {}
     }
-    COUNTING.store(false, Ordering::Relaxed);
-    (ALLOCS.load(Ordering::Relaxed), sent)
+    COUNTING.with(|c| c.set(false));
+    (ALLOCS.with(Cell::get), sent)
 }
 
 fn config(t0: Instant) -> MediaConfig {

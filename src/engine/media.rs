@@ -174,7 +174,6 @@ impl Engine {
             MediaEvent::Closed { cdr_id, quality } => {
                 self.store.push_back(StoreOp::CdrQuality { id: cdr_id, quality });
             }
-            _ => {}
         }
     }
 }

@@ -118,6 +118,7 @@ pub struct TableSizes {
     pub transactions: usize,
     pub out: usize,
     pub store: usize,
+    pub media_ports: usize,
 }
 
 /// Errors building an engine from a configuration.
@@ -545,6 +546,7 @@ impl Engine {
             transactions: self.tx.len(),
             out: self.out.len(),
             store: self.store.len(),
+            media_ports: self.media.as_ref().map_or(0, media::MediaPlane::ports_in_use),
         }
     }
 
