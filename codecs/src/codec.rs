@@ -122,3 +122,20 @@ pub fn encoder(kind: CodecKind, opus_complexity: i32) -> Result<Box<dyn AudioEnc
         CodecKind::L16 { rate } => Box::new(crate::l16::Encoder::new(rate)),
     })
 }
+
+/// Like [`decoder`], with Opus decoding straight to `opus_rate` (8000, 16000
+/// or 48000) so that a narrowband leg needs no resampling of Opus audio.
+pub fn decoder_at(kind: CodecKind, opus_rate: u32) -> Result<Box<dyn AudioDecoder>, CodecError> {
+    match kind {
+        CodecKind::Opus => Ok(Box::new(crate::opus::Decoder::with_rate(opus_rate)?)),
+        other => decoder(other),
+    }
+}
+
+/// Like [`encoder`], with Opus taking `opus_rate` input.
+pub fn encoder_at(kind: CodecKind, opus_rate: u32, opus_complexity: i32) -> Result<Box<dyn AudioEncoder>, CodecError> {
+    match kind {
+        CodecKind::Opus => Ok(Box::new(crate::opus::Encoder::with_rate(opus_rate, opus_complexity)?)),
+        other => encoder(other, opus_complexity),
+    }
+}

@@ -29,8 +29,6 @@ pub const FRAME_20MS: usize = 960;
 pub const MAX_PACKET: usize = 1275;
 /// Default encoder bitrate in bit/s.
 pub const DEFAULT_BITRATE: i32 = 32_000;
-/// Smallest unit libopus can conceal or decode (2.5 ms at 48 kHz).
-const QUANTUM: usize = 120;
 /// Longest frame libopus decodes (120 ms at 48 kHz).
 const MAX_FRAME: usize = 5760;
 
@@ -45,6 +43,8 @@ fn library_error(e: libopus::Error) -> CodecError {
 /// libopus), with libopus' concealment and in-band FEC recovery.
 pub struct Decoder {
     inner: libopus::Decoder,
+    /// Output rate (8, 12, 16, 24 or 48 kHz).
+    rate: u32,
     /// Samples in the last frame decoded or concealed: the size assumed for a
     /// lost frame.
     last_frame: usize,
@@ -61,21 +61,42 @@ impl std::fmt::Debug for Decoder {
 impl Decoder {
     /// A 48 kHz mono decoder.
     pub fn new() -> Result<Self, CodecError> {
-        let inner =
-            libopus::Decoder::new(SAMPLE_RATE, libopus::Channels::Mono).map_err(library_error)?;
+        Self::with_rate(SAMPLE_RATE)
+    }
+
+    /// A mono decoder producing `rate` samples per second (8000, 12000,
+    /// 16000, 24000 or 48000): libopus decodes straight to a narrower rate
+    /// for less work than decoding at 48 kHz and resampling.
+    pub fn with_rate(rate: u32) -> Result<Self, CodecError> {
+        let inner = libopus::Decoder::new(rate, libopus::Channels::Mono).map_err(library_error)?;
         Ok(Decoder {
             inner,
-            last_frame: FRAME_20MS,
+            rate,
+            last_frame: frame_20ms(rate),
         })
     }
 
     /// Samples per channel `payload` decodes to at 48 kHz, without decoding it.
     pub fn samples_in(payload: &[u8]) -> Result<usize, CodecError> {
+        Self::samples_at(payload, SAMPLE_RATE)
+    }
+
+    fn samples_at(payload: &[u8], rate: u32) -> Result<usize, CodecError> {
         if payload.is_empty() {
             return Err(CodecError::Malformed("empty Opus payload"));
         }
-        libopus::packet::get_nb_samples(payload, SAMPLE_RATE).map_err(library_error)
+        libopus::packet::get_nb_samples(payload, rate).map_err(library_error)
     }
+}
+
+/// Samples in 20 ms at `rate`.
+fn frame_20ms(rate: u32) -> usize {
+    (rate / 50) as usize
+}
+
+/// libopus works in multiples of 2.5 ms.
+fn quantum(rate: u32) -> usize {
+    (rate / 400) as usize
 }
 
 impl AudioDecoder for Decoder {
@@ -83,9 +104,13 @@ impl AudioDecoder for Decoder {
         CodecKind::Opus
     }
 
+    fn sample_rate(&self) -> u32 {
+        self.rate
+    }
+
     fn decode(&mut self, payload: &[u8], out: &mut [i16]) -> Result<usize, CodecError> {
         // libopus treats an empty payload as a loss; here that is `conceal`.
-        let need = Self::samples_in(payload)?;
+        let need = Self::samples_at(payload, self.rate)?;
         if need == 0 {
             return Err(CodecError::Malformed("Opus packet without frames"));
         }
@@ -108,7 +133,8 @@ impl AudioDecoder for Decoder {
         while pos < out.len() {
             // libopus conceals whole multiples of 2.5 ms; the frame size of the
             // last packet keeps its concealment in step with the stream.
-            let chunk = (out.len() - pos).min(self.last_frame) / QUANTUM * QUANTUM;
+            let q = quantum(self.rate);
+            let chunk = (out.len() - pos).min(self.last_frame) / q * q;
             if chunk == 0 {
                 break;
             }
@@ -122,11 +148,12 @@ impl AudioDecoder for Decoder {
     }
 
     fn decode_fec(&mut self, payload: &[u8], out: &mut [i16]) -> Option<usize> {
-        let lost = Self::samples_in(payload).ok()?;
+        let lost = Self::samples_at(payload, self.rate).ok()?;
         // The lost frame is assumed to be as long as the packet after it; the
         // FEC copy describes exactly one frame of that size.
-        let n = lost.min(out.len()) / QUANTUM * QUANTUM;
-        if n == 0 || n > MAX_FRAME {
+        let q = quantum(self.rate);
+        let n = lost.min(out.len()) / q * q;
+        if n == 0 || n > MAX_FRAME * self.rate as usize / SAMPLE_RATE as usize {
             return None;
         }
         let got = self.inner.decode(payload, &mut out[..n], true).ok()?;
@@ -137,7 +164,7 @@ impl AudioDecoder for Decoder {
     fn reset(&mut self) {
         // Only fails for an invalid decoder handle, which `new` rules out.
         let _ = self.inner.reset_state();
-        self.last_frame = FRAME_20MS;
+        self.last_frame = frame_20ms(self.rate);
     }
 }
 
@@ -145,6 +172,8 @@ impl AudioDecoder for Decoder {
 /// loss, 32 kbit/s unless changed.
 pub struct Encoder {
     inner: libopus::Encoder,
+    /// Input rate (8, 12, 16, 24 or 48 kHz).
+    rate: u32,
 }
 
 impl std::fmt::Debug for Encoder {
@@ -156,8 +185,15 @@ impl std::fmt::Debug for Encoder {
 impl Encoder {
     /// An encoder at `complexity` (0 = cheapest ... 10 = best).
     pub fn new(complexity: i32) -> Result<Self, CodecError> {
+        Self::with_rate(SAMPLE_RATE, complexity)
+    }
+
+    /// An encoder taking `rate` samples per second (8000, 12000, 16000,
+    /// 24000 or 48000); narrowband input is coded as narrowband Opus, which
+    /// saves the upsampling and most of the encoder's work.
+    pub fn with_rate(rate: u32, complexity: i32) -> Result<Self, CodecError> {
         let mut inner = libopus::Encoder::new(
-            SAMPLE_RATE,
+            rate,
             libopus::Channels::Mono,
             libopus::Application::Voip,
         )
@@ -168,7 +204,7 @@ impl Encoder {
         inner
             .set_bitrate(libopus::Bitrate::Bits(DEFAULT_BITRATE))
             .map_err(library_error)?;
-        Ok(Encoder { inner })
+        Ok(Encoder { inner, rate })
     }
 
     /// Sets the target bitrate in bit/s (libopus accepts 500 to 512 000).
@@ -198,10 +234,15 @@ impl AudioEncoder for Encoder {
         CodecKind::Opus
     }
 
+    fn sample_rate(&self) -> u32 {
+        self.rate
+    }
+
     fn encode(&mut self, pcm: &[i16], out: &mut [u8]) -> Result<usize, CodecError> {
         // 2.5, 5, 10, 20, 40, 60, 80, 100 or 120 ms.
         const FRAME_SIZES: [usize; 9] = [120, 240, 480, 960, 1920, 2880, 3840, 4800, 5760];
-        if !FRAME_SIZES.contains(&pcm.len()) {
+        let at_48k = pcm.len() * SAMPLE_RATE as usize / self.rate.max(1) as usize;
+        if !FRAME_SIZES.contains(&at_48k) {
             return Err(CodecError::FrameLength(pcm.len()));
         }
         if out.is_empty() {

@@ -27,6 +27,19 @@ use super::dtmf::{DigitTracker, digit_event_code};
 const QUEUE: usize = 8;
 const MTU: usize = 1500;
 
+/// The PCM rate an Opus side works at: the other side's rate when that is
+/// narrower (nothing above its band exists to code), 48 kHz otherwise.
+fn opus_rate(codec: CodecKind, other: CodecKind) -> u32 {
+    match (codec, other) {
+        (CodecKind::Opus, CodecKind::Opus) => 48000,
+        (CodecKind::Opus, o) => match o.sample_rate() {
+            r @ (8000 | 16000) => r,
+            _ => 48000,
+        },
+        _ => 48000,
+    }
+}
+
 /// One direction, X → Y.
 pub(crate) struct Transcoder {
     from_codec: CodecKind,
@@ -70,9 +83,9 @@ impl Transcoder {
     /// A direction reading `from` and writing `to`.
     pub(crate) fn new(now: Instant, from: &LegParams, to: &LegParams, ssrc: u32, opus_complexity: i32) -> Result<Transcoder, CodecError> {
         let _ = now;
-        let decoder = switchyard_codecs::codec::decoder(from.codec)?;
-        let encoder = switchyard_codecs::codec::encoder(to.codec, opus_complexity)?;
-        let (in_rate, out_rate) = (from.codec.sample_rate(), to.codec.sample_rate());
+        let decoder = switchyard_codecs::codec::decoder_at(from.codec, opus_rate(from.codec, to.codec))?;
+        let encoder = switchyard_codecs::codec::encoder_at(to.codec, opus_rate(to.codec, from.codec), opus_complexity)?;
+        let (in_rate, out_rate) = (decoder.sample_rate(), encoder.sample_rate());
         // The tick divides Y's ptime so that whole packets come out of whole ticks.
         let tick_ms = if to.ptime_ms % 20 == 0 { 20 } else { 10 };
         let tick = Duration::from_millis(u64::from(tick_ms));

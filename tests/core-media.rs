@@ -1,0 +1,5 @@
+//! stub
+#[path = "core-support/mod.rs"]
+mod support;
+#[test]
+fn stub() {}
