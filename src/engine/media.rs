@@ -134,6 +134,26 @@ impl Engine {
         out.map(Some)
     }
 
+    /// A SIP INFO with `application/dtmf-relay` from `from`: when the other
+    /// leg takes RFC 4733 events, the digit goes to it on the media path and
+    /// true is returned (the INFO is answered here); otherwise the INFO is
+    /// relayed as it is.
+    pub(in crate::engine) fn media_info_dtmf(&mut self, key: CallKey, from: Side, req: &crate::sip::message::Message) -> bool {
+        let ct = req.content_type().unwrap_or("");
+        if !ct.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/dtmf-relay") {
+            return false;
+        }
+        let Some((digit, duration_ms)) = parse_dtmf_relay(req.body()) else { return false };
+        let Some(plane) = self.media.as_mut() else { return false };
+        let Some(anchor) = self.calls.get(&key).and_then(|c| c.anchor.as_ref()) else { return false };
+        let to = media_side(from).other();
+        if anchor.leg(to).is_none_or(|p| p.telephone_event.is_none()) {
+            return false;
+        }
+        plane.out.push_back(MediaCommand::Dtmf { id: anchor.id(), side: to, digit, duration_ms });
+        true
+    }
+
     /// The call ended: close its media and free its ports.
     pub(in crate::engine) fn media_close(&mut self, anchor: Option<Anchor>, cdr_id: &str) {
         let (Some(plane), Some(anchor)) = (self.media.as_mut(), anchor) else { return };
@@ -175,5 +195,52 @@ impl Engine {
                 self.store.push_back(StoreOp::CdrQuality { id: cdr_id, quality });
             }
         }
+    }
+}
+
+/// `Signal=5` / `Duration=160` (the de-facto application/dtmf-relay body);
+/// a missing duration means 250 ms, the common default.
+pub(crate) fn parse_dtmf_relay(body: &[u8]) -> Option<(char, u32)> {
+    let text = std::str::from_utf8(body).ok()?;
+    let mut digit = None;
+    let mut duration = 250;
+    for line in text.lines() {
+        let Some((k, v)) = line.split_once('=') else { continue };
+        let v = v.trim();
+        match k.trim().to_ascii_lowercase().as_str() {
+            "signal" => {
+                let c = v.chars().next()?;
+                if v.chars().count() == 1 && (c.is_ascii_digit() || "*#ABCDabcd".contains(c)) {
+                    digit = Some(c.to_ascii_uppercase());
+                }
+            }
+            "duration" => duration = v.parse::<u32>().ok()?.clamp(40, 5000),
+            _ => {}
+        }
+    }
+    Some((digit?, duration))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dtmf_relay_bodies() {
+        assert_eq!(parse_dtmf_relay(b"Signal=5\r\nDuration=160\r\n"), Some(('5', 160)));
+        assert_eq!(parse_dtmf_relay(b"Signal= #\nDuration= 100"), Some(('#', 100)));
+        assert_eq!(parse_dtmf_relay(b"signal=a"), Some(('A', 250)));
+        assert_eq!(parse_dtmf_relay(b"Signal=12\r\n"), None);
+        assert_eq!(parse_dtmf_relay(b"Duration=100"), None);
+        assert_eq!(parse_dtmf_relay(b"Signal=1\r\nDuration=x"), None);
+        assert_eq!(parse_dtmf_relay(&[0xff, 0xfe]), None);
+    }
+
+    #[test]
+    fn sdp_content_types() {
+        assert!(is_sdp(Some("application/sdp")));
+        assert!(is_sdp(Some("Application/SDP; charset=utf-8")));
+        assert!(!is_sdp(Some("multipart/mixed")));
+        assert!(!is_sdp(None));
     }
 }

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use crate::rtp::{self, RtpHeaderView, RtpSession};
 
-use super::dtmf::DigitTracker;
+use super::dtmf::{DigitTracker, Injector, digit_event_code};
 use super::transcode::Transcoder;
 use super::{LegParams, LegQuality, MediaEvent, MediaId, MediaSide};
 
@@ -60,6 +60,8 @@ struct Leg {
     session: RtpSession,
     last_rx: Option<Instant>,
     digits: DigitTracker,
+    /// Events the switch itself sends to this leg while its audio is relayed.
+    injector: Option<Box<Injector>>,
 }
 
 enum Path {
@@ -96,6 +98,7 @@ impl CallMedia {
             session: new_session(id, n, switchyard_codecs::CodecKind::Pcmu, ntp_base),
             last_rx: None,
             digits: DigitTracker::new(),
+            injector: None,
         };
         CallMedia {
             id,
@@ -237,8 +240,17 @@ impl CallMedia {
 
     /// Sends a DTMF digit to `side` (a SIP INFO from the other leg).
     pub fn send_dtmf(&mut self, now: Instant, side: MediaSide, digit: char, duration_ms: u32) {
-        if let Path::Transcode(t) = &mut self.path {
-            t[side.other().index()].inject_digit(now, digit, duration_ms);
+        match &mut self.path {
+            Path::Transcode(t) => t[side.other().index()].inject_digit(now, digit, duration_ms),
+            Path::Relay(_) => {
+                let leg = &mut self.legs[side.index()];
+                let (Some(p), Some(code)) = (leg.params.as_ref(), digit_event_code(digit)) else { return };
+                let Some(pt) = p.telephone_event else { return };
+                let ssrc = ssrc_for(self.id, 20 + side.index() as u64);
+                let inj = leg.injector.get_or_insert_with(|| Box::new(Injector::new(ssrc, p.codec.rtp_clock_rate(), p.ptime_ms)));
+                inj.start(now, code, duration_ms, pt);
+            }
+            Path::Idle => {}
         }
     }
 
@@ -294,6 +306,14 @@ impl CallMedia {
                 }
             }
         }
+        for (i, leg) in self.legs.iter_mut().enumerate() {
+            let Some(inj) = leg.injector.as_mut() else { continue };
+            if let Some(len) = inj.poll_packet(now, buf) {
+                let from = if i == 0 { MediaSide::A } else { MediaSide::B };
+                let Some(dst) = leg.rtp_dst else { continue };
+                return Some(Outgoing { from, rtcp: false, dst, len });
+            }
+        }
         self.rtcp_due(now, buf)
     }
 
@@ -319,6 +339,11 @@ impl CallMedia {
     /// timer heap does not grow with every packet.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let mut at = self.next_check;
+        for leg in &self.legs {
+            if let Some(x) = leg.injector.as_ref().and_then(|i| i.poll_timeout()) {
+                at = at.min(x);
+            }
+        }
         if let Path::Transcode(t) = &self.path {
             for tr in t.iter() {
                 if let Some(x) = tr.poll_timeout() {

@@ -3,7 +3,9 @@
 //! packet's timestamp for every update and send the end packet three times,
 //! RFC 4733 §2.5.1), and naming digits.
 
-use switchyard_codecs::telephone_event::{EventReceiver, ReceivedEvent};
+use std::time::{Duration, Instant};
+
+use switchyard_codecs::telephone_event::{EventReceiver, EventSender, ReceivedEvent};
 
 /// Follows the events of one incoming stream.
 #[derive(Debug, Default)]
@@ -44,6 +46,70 @@ impl DigitTracker {
             }
         }
         seen
+    }
+}
+
+/// Sends RFC 4733 events into a leg whose audio is relayed (a digit from a
+/// SIP INFO): a stream of the switch's own, with its own SSRC, since the
+/// relayed stream's sequence numbers belong to the other endpoint.
+pub(crate) struct Injector {
+    sender: EventSender,
+    ssrc: u32,
+    seq: u16,
+    pt: u8,
+    clock: u32,
+    started: Option<Instant>,
+    interval: Duration,
+    next: Option<Instant>,
+}
+
+impl Injector {
+    pub(crate) fn new(ssrc: u32, clock: u32, ptime_ms: u32) -> Injector {
+        Injector {
+            sender: EventSender::new(clock / 1000 * ptime_ms, 10),
+            ssrc,
+            seq: (ssrc >> 8) as u16,
+            pt: 101,
+            clock,
+            started: None,
+            interval: Duration::from_millis(u64::from(ptime_ms)),
+            next: None,
+        }
+    }
+
+    /// Starts `code` for `duration_ms` with payload type `pt`, now.
+    pub(crate) fn start(&mut self, now: Instant, code: u8, duration_ms: u32, pt: u8) {
+        // A timestamp that differs per event (RFC 4733 §2.5.1.1: receivers
+        // tell events apart by it).
+        let ts = self.ssrc.wrapping_add(self.seq as u32 * 160);
+        self.sender.start(code, ts);
+        self.sender.end_at(self.clock / 1000 * duration_ms);
+        self.pt = pt;
+        self.started = Some(now);
+        self.next = Some(now);
+    }
+
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+        self.next
+    }
+
+    /// The next packet due at `now`, written into `buf`.
+    pub(crate) fn poll_packet(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        let started = self.started?;
+        if self.next.is_none_or(|t| t > now) {
+            return None;
+        }
+        let elapsed = now.saturating_duration_since(started);
+        let units = (elapsed.as_micros() * u128::from(self.clock) / 1_000_000) as u32;
+        let Some(p) = self.sender.poll(units) else {
+            self.next = if self.sender.is_busy() { Some(now + self.interval) } else { None };
+            return None;
+        };
+        let fields = crate::rtp::HeaderFields { marker: p.marker, payload_type: self.pt, seq: self.seq, timestamp: p.timestamp, ssrc: self.ssrc };
+        let h = crate::rtp::write_header(buf, &fields).ok()?;
+        let n = p.payload.write(buf.get_mut(h..)?).ok()?;
+        self.seq = self.seq.wrapping_add(1);
+        Some(h + n)
     }
 }
 

@@ -261,6 +261,11 @@ impl Engine {
                 self.reply(now, id, &req, 491, "Request Pending");
                 return;
             }
+        if *req.method() == Method::Info && self.media_info_dtmf(key, side, &req) {
+            // Carried as RFC 4733 events on the media path instead.
+            self.reply(now, id, &req, 200, "OK");
+            return;
+        }
         self.relay_request(now, key, id, &req, other);
     }
 
