@@ -424,3 +424,7 @@ fn ssrc_for(id: MediaId, n: u64) -> u32 {
     x = x.wrapping_mul(0x94d0_49bb_1331_11eb);
     (x >> 32) as u32
 }
+
+#[cfg(test)]
+#[path = "call_media_tests.rs"]
+mod tests;
