@@ -23,6 +23,9 @@ pub(crate) struct MediaPlane {
     out: VecDeque<MediaCommand>,
 }
 
+/// A new call's anchor and the body of its B-leg INVITEs.
+pub(crate) type OpenedMedia = (Option<Anchor>, Option<Vec<u8>>);
+
 /// What an SDP body is within its offer/answer exchange.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum SdpRole {
@@ -83,7 +86,7 @@ impl Engine {
         key: CallKey,
         ct: Option<&str>,
         body: &[u8],
-    ) -> Result<(Option<Anchor>, Option<Vec<u8>>), (u16, &'static str)> {
+    ) -> Result<OpenedMedia, (u16, &'static str)> {
         let session_id = self.wall_ms(self.anchor.0) ^ key.0.rotate_left(20);
         let Some(plane) = self.media.as_mut() else { return Ok((None, None)) };
         let Some(ports) = plane.ports.take() else {

@@ -195,7 +195,6 @@ impl<C: SipCore> Driver<C> {
             advance_phase(&mut core, &mut st, now);
             flush(&mut core, &mut st, &mut io).await;
         }
-        drop(io);
         if let Some(rt) = media {
             rt.shutdown();
         }
