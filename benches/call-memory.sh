@@ -28,6 +28,11 @@ data_dir = "$work/data"
 level = "warn"
 [limits]
 max_calls = 200000
+
+# Signalling only (Kamailio, the reference, does not touch media either);
+# benches/media-load.sh measures the media plane.
+[media]
+anchor = false
 [[trunks]]
 name = "load-in"
 proxy = "127.0.0.1:5299"

@@ -344,6 +344,11 @@ level = "warn"
 [limits]
 max_calls = 200000
 
+# Signalling only (Kamailio, the reference, does not touch media either);
+# benches/media-load.sh measures the media plane.
+[media]
+anchor = false
+
 # SIPp's UAC: calls from 127.0.0.1 are inbound trunk calls (no authentication).
 [[trunks]]
 name = "load-in"
