@@ -155,10 +155,17 @@ impl SeqValidator {
         let udelta = seq.wrapping_sub(self.max_seq);
         if self.probation > 0 {
             if seq == self.max_seq.wrapping_add(1) {
+                // A wrap on the packet that ends probation still counts as a
+                // cycle, so extended numbers continue from the first packet.
+                let wrapped = seq < self.max_seq;
                 self.probation -= 1;
                 self.max_seq = seq;
                 if self.probation == 0 {
                     *self = Self::restart(seq);
+                    if wrapped {
+                        self.cycles += SEQ_MOD;
+                        self.base_seq += SEQ_MOD;
+                    }
                     return SeqVerdict::Valid { ext: self.highest(), new_highest: true, gap: 0 };
                 }
             } else {
