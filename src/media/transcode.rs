@@ -47,6 +47,7 @@ pub(crate) struct Transcoder {
     to_pt: u8,
     to_ptime: u32,
     from_te: Option<u8>,
+    from_pt: u8,
     to_te: Option<u8>,
     jitter: JitterBuffer,
     decoder: Box<dyn AudioDecoder>,
@@ -114,6 +115,7 @@ impl Transcoder {
             to_pt: to.pt,
             to_ptime: to.ptime_ms,
             from_te: from.telephone_event,
+            from_pt: from.pt,
             to_te: to.telephone_event,
             jitter,
             decoder,
@@ -163,6 +165,11 @@ impl Transcoder {
             if let Some(code) = self.digits.on_packet(info.timestamp, info.marker, payload, clock).began {
                 self.start_digit(code, 100);
             }
+            return;
+        }
+        // Comfort noise (RFC 3389) and anything else that is not X's codec
+        // stays out of the decoder: the gap it leaves plays as silence.
+        if info.payload_type != self.from_pt {
             return;
         }
         let _ = self.jitter.insert(now, info, payload);
