@@ -160,7 +160,9 @@ impl Engine {
     /// The call ended: close its media and free its ports.
     pub(in crate::engine) fn media_close(&mut self, anchor: Option<Anchor>, cdr_id: &str) {
         let (Some(plane), Some(anchor)) = (self.media.as_mut(), anchor) else { return };
-        plane.ports.give_back(anchor.ports());
+        if !anchor.retired() {
+            plane.ports.give_back(anchor.ports());
+        }
         plane.out.push_back(MediaCommand::Close { id: anchor.id(), cdr_id: cdr_id.to_owned() });
     }
 
@@ -182,6 +184,14 @@ impl Engine {
             }
             MediaEvent::BindFailed { id } => {
                 let key = CallKey(id.0);
+                // Another program holds one of these ports: the block is
+                // retired rather than handed to the next call.
+                if let (Some(plane), Some(c)) = (self.media.as_mut(), self.calls.get_mut(&key)) {
+                    if let Some(a) = c.anchor.as_mut() {
+                        plane.ports.retire(a.ports());
+                        a.mark_retired();
+                    }
+                }
                 if let Some(c) = self.calls.get(&key) {
                     let _e = c.span.enter();
                     warn!("RTP ports of this call are taken by another program");

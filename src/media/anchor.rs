@@ -72,6 +72,7 @@ pub struct Anchor {
     pending: Option<Pending>,
     legs: [Option<LegParams>; 2],
     commands: Vec<MediaCommand>,
+    retired: bool,
 }
 
 impl Anchor {
@@ -87,12 +88,23 @@ impl Anchor {
             pending: None,
             legs: [None, None],
             commands: vec![MediaCommand::Open { id, addr: local.addr, ports }],
+            retired: false,
         }
     }
 
     /// The local RTP ports facing A and B.
     pub fn ports(&self) -> [u16; 2] {
         self.ports
+    }
+
+    /// The ports could not be bound: they must not return to the pool.
+    pub fn mark_retired(&mut self) {
+        self.retired = true;
+    }
+
+    /// Whether [`Anchor::mark_retired`] was called.
+    pub fn retired(&self) -> bool {
+        self.retired
     }
 
     /// The session id.
@@ -111,6 +123,14 @@ impl Anchor {
         let to = from.other();
         let ports = ports_for(&offer_in, self.ports[to.index()]);
         if !ports.iter().any(|&p| p != 0) {
+            return Err(AnchorError::NotAcceptable(sdp::OfferAnswerError::NoAudioCodec { index: 0 }));
+        }
+        // The offerer must get an audio stream back from the switch: an offer
+        // with no codec the switch can carry gets 488 now (RFC 3261
+        // §13.3.1.3), not a call without audio after the other leg answers.
+        let own = ports_for(&offer_in, self.ports[from.index()]);
+        let trial = sdp::answer(&offer_in, &local.caps, local.addr, &own, &self.origin[from.index()], None)?;
+        if first_audio(&trial.1).is_none() {
             return Err(AnchorError::NotAcceptable(sdp::OfferAnswerError::NoAudioCodec { index: 0 }));
         }
         let offer_out = self.versioned(to, |origin| sdp::offer(&local.caps, local.addr, &ports, origin, Some(&offer_in)));
