@@ -46,6 +46,8 @@ pub struct Outgoing {
     pub len: usize,
 }
 
+/// How long a latched source must be silent before another may take its place.
+const RELATCH_QUIET: Duration = Duration::from_secs(1);
 /// How often the media timeout is checked.
 const CHECK_EVERY: Duration = Duration::from_secs(1);
 /// Events queued before the worker drains them.
@@ -56,6 +58,7 @@ struct Leg {
     rtp_dst: Option<SocketAddr>,
     rtcp_dst: Option<SocketAddr>,
     latched: bool,
+    latched_ssrc: u32,
     latched_rtcp: bool,
     session: RtpSession,
     last_rx: Option<Instant>,
@@ -94,6 +97,7 @@ impl CallMedia {
             rtp_dst: None,
             rtcp_dst: None,
             latched: false,
+            latched_ssrc: 0,
             latched_rtcp: false,
             session: new_session(id, n, switchyard_codecs::CodecKind::Pcmu, ntp_base),
             last_rx: None,
@@ -115,6 +119,11 @@ impl CallMedia {
     /// What a leg negotiated (first time, or changed by a re-INVITE).
     pub fn update(&mut self, now: Instant, side: MediaSide, params: LegParams) {
         let leg = &mut self.legs[side.index()];
+        // A re-INVITE moving the leg elsewhere starts latching afresh.
+        if leg.params.as_ref().is_some_and(|p| p.remote != params.remote) {
+            leg.latched = false;
+            leg.latched_rtcp = false;
+        }
         if !leg.latched {
             leg.rtp_dst = params.remote;
         }
@@ -175,20 +184,28 @@ impl CallMedia {
             return self.handle_rtcp(now, side, src, buf);
         }
         let i = side.index();
-        let (pt, marker, seq, ts, ssrc, payload_range) = {
-            let view = RtpHeaderView::parse(buf).ok()?;
-            let leg = &mut self.legs[i];
-            leg.session.on_rtp(now, &view, buf.len());
-            (view.payload_type(), view.marker(), view.seq(), view.timestamp(), view.ssrc(), view.payload_range())
-        };
+        let view = RtpHeaderView::parse(buf).ok()?;
+        let (pt, marker, seq, ts, ssrc) = (view.payload_type(), view.marker(), view.seq(), view.timestamp(), view.ssrc());
+        let payload_range = view.payload_range();
         let leg = &mut self.legs[i];
-        leg.last_rx = Some(now);
-        if !leg.latched || leg.rtp_dst != Some(src) {
-            // Latch on the first packet; re-latch only to a source that
-            // keeps sending, which a re-INVITE or NAT rebinding produces.
+        if !leg.latched {
             leg.rtp_dst = Some(src);
             leg.latched = true;
+            leg.latched_ssrc = ssrc;
+        } else if leg.rtp_dst != Some(src) {
+            // Another source: follow it only when it continues the latched
+            // stream (same SSRC: a NAT rebinding) or the latched source has
+            // gone quiet. A stray or spoofed packet cannot steal the leg's
+            // media (RTP bleed).
+            let quiet = leg.last_rx.is_none_or(|t| now.saturating_duration_since(t) >= RELATCH_QUIET);
+            if ssrc != leg.latched_ssrc && !quiet {
+                return None;
+            }
+            leg.rtp_dst = Some(src);
+            leg.latched_ssrc = ssrc;
         }
+        leg.session.on_rtp(now, &view, buf.len());
+        leg.last_rx = Some(now);
         let te = leg.params.as_ref().and_then(|p| p.telephone_event);
         if te == Some(pt) {
             let clock = leg.params.as_ref().map_or(8000, |p| p.codec.rtp_clock_rate());

@@ -55,6 +55,10 @@ fn relay_rewrites_payload_types_and_latches_to_the_source() {
     // B's audio comes from a NATed address: A's audio now goes there.
     let mut p = rtp(0, 1, &[0xff; 160]);
     m.handle_rtp(t0, MediaSide::B, addr(6000), &mut p).expect("relayed to A");
+    // A stranger with another SSRC cannot take B's place while B talks.
+    let mut p = rtp(0, 2, &[0xff; 160]);
+    p[8..12].copy_from_slice(&0x5555_5555u32.to_be_bytes());
+    assert!(m.handle_rtp(t0, MediaSide::B, addr(6666), &mut p).is_none(), "RTP bleed refused");
     let mut p = rtp(0, 2, &[0xff; 160]);
     let out = m.handle_rtp(t0, MediaSide::A, addr(4000), &mut p).expect("relayed");
     assert_eq!(out.dst, addr(6000), "symmetric RTP: replies go where the leg sends from");
