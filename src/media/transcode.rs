@@ -25,6 +25,10 @@ use super::dtmf::{DigitTracker, digit_event_code};
 /// Packets waiting to be sent (a tick makes at most one audio packet and a
 /// few event packets).
 const QUEUE: usize = 8;
+/// Shortest digit sent on (Q.24 receivers need 40 ms; a margin above it).
+const MIN_DIGIT_MS: u32 = 60;
+/// Longest digit: a press whose end packets were all lost stops here.
+const MAX_DIGIT_MS: u32 = 5000;
 const MTU: usize = 1500;
 
 /// The PCM rate an Opus side works at: the other side's rate when that is
@@ -71,6 +75,10 @@ pub(crate) struct Transcoder {
     detector: Option<DtmfDetector>,
     digits: DigitTracker,
     tone: DtmfGenerator,
+    /// The digit being played as a tone and the tone sample count when it began.
+    tone_digit: Option<(DtmfDigit, u64)>,
+    /// Tone samples played so far.
+    tone_played: u64,
     events: Option<EventSender>,
     /// Timestamp the event being sent started at, to tell the sender how far it is.
     event_ts: u32,
@@ -138,6 +146,8 @@ impl Transcoder {
             detector,
             digits: DigitTracker::new(),
             tone: DtmfGenerator::new(out_rate),
+            tone_digit: None,
+            tone_played: 0,
             // Updates every packet interval at -10 dBm0 (RFC 4733 §2.5.1.2).
             events: to.telephone_event.map(|_| EventSender::new(to.codec.rtp_clock_rate() * to.ptime_ms / 1000, 10)),
             event_ts: 0,
@@ -162,8 +172,15 @@ impl Transcoder {
     pub(crate) fn on_packet(&mut self, now: Instant, info: PacketInfo, payload: &[u8]) {
         if Some(info.payload_type) == self.from_te {
             let clock = self.from_codec.rtp_clock_rate();
-            if let Some(code) = self.digits.on_packet(info.timestamp, info.marker, payload, clock).began {
-                self.start_digit(code, 100);
+            let seen = self.digits.on_packet(info.timestamp, info.marker, payload, clock);
+            // A key press lasts as long as the sender says: open at its
+            // start, closed at its end (RFC 4733 §2.5.1.3), never longer
+            // than the cap if the end packets are lost.
+            if let Some(code) = seen.began {
+                self.start_digit(code, MAX_DIGIT_MS);
+            }
+            if let Some((_, ms)) = seen.ended {
+                self.end_digit(ms);
             }
             return;
         }
@@ -189,13 +206,26 @@ impl Transcoder {
     }
 
     fn start_digit(&mut self, code: u8, duration_ms: u32) {
-        let duration_ms = duration_ms.clamp(60, 5000);
+        let duration_ms = duration_ms.clamp(MIN_DIGIT_MS, MAX_DIGIT_MS);
         if let Some(ev) = &mut self.events {
             ev.start(code, self.ts);
             ev.end_at(self.to_codec.rtp_clock_rate() / 1000 * duration_ms);
             self.event_ts = self.ts;
         } else if let Some(digit) = DtmfDigit::from_event_code(code) {
             self.tone.start(digit, -10.0, duration_ms);
+            self.tone_digit = Some((digit, self.tone_played));
+        }
+    }
+
+    /// The digit in progress ends `duration_ms` after it began.
+    fn end_digit(&mut self, duration_ms: u32) {
+        let duration_ms = duration_ms.clamp(MIN_DIGIT_MS, MAX_DIGIT_MS);
+        if let Some(ev) = &mut self.events {
+            ev.end_at(self.to_codec.rtp_clock_rate() / 1000 * duration_ms);
+        } else if let Some((digit, started)) = self.tone_digit.take() {
+            // Restart the tone for what is left of the press.
+            let played_ms = ((self.tone_played - started) * 1000 / u64::from(self.to_codec.sample_rate())) as u32;
+            self.tone.start(digit, -10.0, duration_ms.saturating_sub(played_ms));
         }
     }
 
@@ -226,14 +256,18 @@ impl Transcoder {
         let pop = self.jitter.pop(now, self.decoder.as_mut(), &mut self.pcm_in);
         self.frame_has_audio |= !matches!(pop, Pop::Silence);
         if let Some(d) = &mut self.detector {
-            let mut started = None;
-            d.process(&self.pcm_in, |e| {
-                if let DtmfEvent::Start { digit, .. } = e {
-                    started = Some(digit.event_code());
-                }
+            let (mut started, mut ended) = (None, None);
+            let rate = u64::from(self.pcm_in.len() as u32 * 1000 / self.tick.as_millis().max(1) as u32);
+            d.process(&self.pcm_in, |e| match e {
+                DtmfEvent::Start { digit, .. } => started = Some(digit.event_code()),
+                DtmfEvent::End { duration, .. } => ended = Some((duration * 1000 / rate.max(1)) as u32),
+                _ => {}
             });
             if let Some(code) = started {
-                self.start_digit(code, 100);
+                self.start_digit(code, MAX_DIGIT_MS);
+            }
+            if let Some(ms) = ended {
+                self.end_digit(ms);
             }
         }
         let n = match &mut self.resampler {
@@ -246,7 +280,7 @@ impl Transcoder {
         };
         if self.tone.is_active() {
             // The tone replaces the audio while it lasts.
-            self.tone.fill(&mut self.pcm_out[..n]);
+            self.tone_played += self.tone.fill(&mut self.pcm_out[..n]) as u64;
         }
         let room = self.fifo.len() - self.fifo_len;
         let n = n.min(room);
