@@ -45,11 +45,12 @@ const MEDIA_BASE: u16 = 61400;
 /// Energy-weighted mean of the correlations of 250 ms windows, each at its own alignment:
 /// the audio itself, whatever happened to its timing.
 const MIN_SEGMENTAL: f64 = 0.8;
-/// Time taken out of or put into the speech by the path (sum over the call). The phones
-/// send every 20 ms ± 4 ms on loopback: the switch's playout buffer shrinks its initial
-/// delay once, by about 35-40 ms, about a second into the call (measured in every run),
-/// and should then hold still; this leaves room for one more frame or two.
-const MAX_WARP_MS: f64 = 80.0;
+/// Time taken out of or put into the speech by the switch (sum over the call). The phones
+/// send every 20 ms ± 4 ms on loopback: the switch's playout buffer squeezes out 35-40 ms
+/// about a second into every call (shrinking its initial delay) and in about half the
+/// calls stretches 7-35 ms back later: 20-76 ms measured in 20 calls. A buffer that keeps
+/// re-adapting to a steady stream goes well past this.
+const MAX_WARP_MS: f64 = 100.0;
 /// What a phone heard must not look like what it sent itself.
 const MAX_SELF_CORRELATION: f64 = 0.3;
 /// Each leg carries at least this many packets (4 s of 20 ms frames).
@@ -151,8 +152,22 @@ fn speech_call_once(slot: u16, caller: &Leg, callee: &Leg, last: bool) -> bool {
     let dir = sw.dir().to_path_buf();
     let wav1 = dir.join("mic-1001.wav");
     let wav2 = dir.join("mic-1002.wav");
-    media::speech_wav(&wav1, SENTENCE_1001, caller.rate, caller.channels, 0.5, TALK_S);
-    media::speech_wav(&wav2, SENTENCE_1002, callee.rate, callee.channels, 0.5, TALK_S);
+    media::speech_wav(
+        &wav1,
+        SENTENCE_1001,
+        caller.rate,
+        caller.channels,
+        0.5,
+        TALK_S,
+    );
+    media::speech_wav(
+        &wav2,
+        SENTENCE_1002,
+        callee.rate,
+        callee.channels,
+        0.5,
+        TALK_S,
+    );
 
     let p1 = PhonePorts {
         sip: b + 10,
@@ -177,9 +192,8 @@ fn speech_call_once(slot: u16, caller: &Leg, callee: &Leg, last: bool) -> bool {
     );
     let mut a = Phone::start(&dir, b, "1001", pw1, p1, caller.codec, &wav1);
     let mut c = Phone::start(&dir, b, "1002", pw2, p2, callee.codec, &wav2);
-    let ctx = |sw: &Switch, a: &Phone, c: &Phone| {
-        format!("{}\n{}\n{}", a.diag(), c.diag(), sw.diag())
-    };
+    let ctx =
+        |sw: &Switch, a: &Phone, c: &Phone| format!("{}\n{}\n{}", a.diag(), c.diag(), sw.diag());
     assert!(
         wait_until(Duration::from_secs(10), || registered(&sw, "1001")
             && registered(&sw, "1002")),
@@ -188,15 +202,21 @@ fn speech_call_once(slot: u16, caller: &Leg, callee: &Leg, last: bool) -> bool {
     );
 
     let r = a.cmd("dial", Some(&format!("sip:1002@{HOST}:{b}")));
-    assert!(r.contains("\"ok\":true"), "dial refused: {r}\n{}", ctx(&sw, &a, &c));
     assert!(
-        wait_until(Duration::from_secs(10), || a.established() && c.established()),
+        r.contains("\"ok\":true"),
+        "dial refused: {r}\n{}",
+        ctx(&sw, &a, &c)
+    );
+    assert!(
+        wait_until(Duration::from_secs(10), || a.established()
+            && c.established()),
         "the call was not established on both phones within 10 s\n{}",
         ctx(&sw, &a, &c)
     );
     // The first microphone file to end hangs the call up.
     assert!(
-        wait_until(Duration::from_secs(20), || a.call_closed() && c.call_closed()),
+        wait_until(Duration::from_secs(20), || a.call_closed()
+            && c.call_closed()),
         "the call did not end on both phones within 20 s of the answer\n{}",
         ctx(&sw, &a, &c)
     );
@@ -217,10 +237,30 @@ fn speech_call_once(slot: u16, caller: &Leg, callee: &Leg, last: bool) -> bool {
     let phone = |pp: PhonePorts| move |x: u16| (pp.rtp..pp.rtp + 10).contains(&x);
     let (is1, is2) = (phone(p1), phone(p2));
     let legs: [(&str, Vec<&Rtp>); 4] = [
-        ("1001→switch", pkts.iter().filter(|p| is1(p.src) && sw_port(p.dst)).collect()),
-        ("switch→1002", pkts.iter().filter(|p| sw_port(p.src) && is2(p.dst)).collect()),
-        ("1002→switch", pkts.iter().filter(|p| is2(p.src) && sw_port(p.dst)).collect()),
-        ("switch→1001", pkts.iter().filter(|p| sw_port(p.src) && is1(p.dst)).collect()),
+        (
+            "1001→switch",
+            pkts.iter()
+                .filter(|p| is1(p.src) && sw_port(p.dst))
+                .collect(),
+        ),
+        (
+            "switch→1002",
+            pkts.iter()
+                .filter(|p| sw_port(p.src) && is2(p.dst))
+                .collect(),
+        ),
+        (
+            "1002→switch",
+            pkts.iter()
+                .filter(|p| is2(p.src) && sw_port(p.dst))
+                .collect(),
+        ),
+        (
+            "switch→1001",
+            pkts.iter()
+                .filter(|p| sw_port(p.src) && is1(p.dst))
+                .collect(),
+        ),
     ];
     // Steady input first: the largest gap between packets from each phone to the switch.
     for (name, v) in [&legs[0], &legs[2]] {
@@ -239,7 +279,11 @@ fn speech_call_once(slot: u16, caller: &Leg, callee: &Leg, last: bool) -> bool {
         }
     }
     for (name, v) in &legs {
-        println!("{name}: {} packets, payload types {:?}", v.len(), pt_histogram(v));
+        println!(
+            "{name}: {} packets, payload types {:?}",
+            v.len(),
+            pt_histogram(v)
+        );
     }
     for (i, (name, v)) in legs.iter().enumerate() {
         let leg = if i % 3 == 0 { caller } else { callee };
@@ -249,7 +293,10 @@ fn speech_call_once(slot: u16, caller: &Leg, callee: &Leg, last: bool) -> bool {
             v.len()
         );
         // Audio packets (not events or comfort noise) of the leg's codec only.
-        let audio: Vec<&&Rtp> = v.iter().filter(|p| p.payload.len() > 4 && p.pt != 13).collect();
+        let audio: Vec<&&Rtp> = v
+            .iter()
+            .filter(|p| p.payload.len() > 4 && p.pt != 13)
+            .collect();
         let ok = audio.iter().all(|p| match leg.pt {
             Some(pt) => p.pt == pt,
             None => p.pt >= 96,
@@ -273,7 +320,11 @@ fn speech_call_once(slot: u16, caller: &Leg, callee: &Leg, last: bool) -> bool {
     // The audio, both ways.
     let rec = |p: &Phone, kind: &str| {
         p.recording(kind).unwrap_or_else(|| {
-            panic!("baresip {} wrote no *-{kind}.wav in {}\n{ctx}", p.user, p.rec.display())
+            panic!(
+                "baresip {} wrote no *-{kind}.wav in {}\n{ctx}",
+                p.user,
+                p.rec.display()
+            )
         })
     };
     let sent1 = media::wav_8k_mono(&rec(&a, "enc"));

@@ -129,7 +129,10 @@ fn uas_te(uas: &common::SippResult) -> u8 {
 
 /// Digits of the distinct events in `pkts` on `pt`, in order.
 fn digits(pkts: &[&Rtp], pt: u8) -> String {
-    events(pkts, pt).iter().map(|e| event_digit(e.code)).collect()
+    events(pkts, pt)
+        .iter()
+        .map(|e| event_digit(e.code))
+        .collect()
 }
 
 #[test]
@@ -175,9 +178,25 @@ fn baresip_digits(slot: u16, codec: &str, rate: u32, channels: u32) {
         "-20",
     ]);
     let cap = Capture::start(&dir, "rtp", &p.filter());
-    let uas = Sipp::new("uas", &dir, &scenario("uas_te.xml"), p.uas, p.ctrl(0), p.uas_media)
-        .args(["-key", "codec_pt", "0", "-key", "codec_name", "PCMU", "-m", "1"])
-        .spawn();
+    let uas = Sipp::new(
+        "uas",
+        &dir,
+        &scenario("uas_te.xml"),
+        p.uas,
+        p.ctrl(0),
+        p.uas_media,
+    )
+    .args([
+        "-key",
+        "codec_pt",
+        "0",
+        "-key",
+        "codec_name",
+        "PCMU",
+        "-m",
+        "1",
+    ])
+    .spawn();
     assert!(
         wait_port_taken(p.uas, false, Duration::from_secs(5)),
         "SIPp UAS did not bind {HOST}:{}",
@@ -191,7 +210,11 @@ fn baresip_digits(slot: u16, codec: &str, rate: u32, channels: u32) {
         sw.diag()
     );
     let r = phone.cmd("dial", Some(&format!("sip:9000@{HOST}:{}", p.switch)));
-    assert!(r.contains("\"ok\":true"), "dial refused: {r}\n{}", sw.diag());
+    assert!(
+        r.contains("\"ok\":true"),
+        "dial refused: {r}\n{}",
+        sw.diag()
+    );
     assert!(
         wait_until(Duration::from_secs(10), || phone.established()),
         "the call to the UAS was not established within 10 s\n{}\n{}",
@@ -202,12 +225,20 @@ fn baresip_digits(slot: u16, codec: &str, rate: u32, channels: u32) {
     std::thread::sleep(Duration::from_millis(800));
     for d in ["1", "5", "9"] {
         let r = phone.cmd("sndcode", Some(d));
-        assert!(r.contains("\"ok\":true"), "sndcode {d} refused: {r}\n{}", phone.diag());
+        assert!(
+            r.contains("\"ok\":true"),
+            "sndcode {d} refused: {r}\n{}",
+            phone.diag()
+        );
         std::thread::sleep(Duration::from_millis(500));
     }
     std::thread::sleep(Duration::from_millis(500));
     let r = phone.cmd("hangup", None);
-    assert!(r.contains("\"ok\":true"), "hangup refused: {r}\n{}", phone.diag());
+    assert!(
+        r.contains("\"ok\":true"),
+        "hangup refused: {r}\n{}",
+        phone.diag()
+    );
     let uas = uas.wait();
     let pcap = cap.stop();
     let ctx = format!("{}\n{}\n{}", phone.diag(), uas.report(), sw.diag());
@@ -230,25 +261,42 @@ fn baresip_digits(slot: u16, codec: &str, rate: u32, channels: u32) {
         .iter()
         .find(|x| x.payload.len() == 4 && x.pt >= 96)
         .map(|x| x.pt);
-    let sent = phone_te.map(|pt| digits(&from_phone, pt)).unwrap_or_default();
+    let sent = phone_te
+        .map(|pt| digits(&from_phone, pt))
+        .unwrap_or_default();
     let got = digits(&to_uas, te);
-    println!("events sent by baresip: {:?}", phone_te.map(|pt| events(&from_phone, pt)));
+    println!(
+        "events sent by baresip: {:?}",
+        phone_te.map(|pt| events(&from_phone, pt))
+    );
     println!("events at the UAS: {:?}", events(&to_uas, te));
     println!("digits sent {sent:?}, digits at the UAS {got:?}");
     let logged: Vec<String> = sw.log_lines(|l| l.contains("DTMF"));
     println!("switch log DTMF lines: {logged:#?}");
-    assert_eq!(sent, "159", "baresip did not send RFC 4733 digits 1, 5, 9\n{ctx}");
+    assert_eq!(
+        sent, "159",
+        "baresip did not send RFC 4733 digits 1, 5, 9\n{ctx}"
+    );
     assert_eq!(
         got, "159",
         "the UAS should receive RFC 4733 events 1, 5, 9 (PT {te}), once each, in order\n{ctx}"
     );
     // Each event keeps its length: the UAS (8 kHz) gets what baresip sent (`rate`), ±40 ms.
-    let sent_ev = phone_te.map(|pt| events(&from_phone, pt)).unwrap_or_default();
+    let sent_ev = phone_te
+        .map(|pt| events(&from_phone, pt))
+        .unwrap_or_default();
     for (s, g) in sent_ev.iter().zip(events(&to_uas, te)) {
         let sent_ms = f64::from(s.duration) * 1000.0 / f64::from(rate);
         let got_ms = f64::from(g.duration) / 8.0;
-        println!("digit {}: {sent_ms:.0} ms sent, {got_ms:.0} ms at the UAS", event_digit(g.code));
-        assert!(g.ended, "event {} at the UAS has no end packet\n{ctx}", g.code);
+        println!(
+            "digit {}: {sent_ms:.0} ms sent, {got_ms:.0} ms at the UAS",
+            event_digit(g.code)
+        );
+        assert!(
+            g.ended,
+            "event {} at the UAS has no end packet\n{ctx}",
+            g.code
+        );
         assert!(
             (sent_ms - got_ms).abs() <= 40.0,
             "digit {}: baresip sent a {sent_ms:.0} ms event, the UAS got {got_ms:.0} ms\n{ctx}",
@@ -270,18 +318,41 @@ fn inband_pcmu_to_rfc4733() {
     let play_ms = 1000 + 3 * 200 + 1000 + 500;
 
     let cap = Capture::start(&dir, "rtp", &p.filter());
-    let uas = Sipp::new("uas", &dir, &scenario("uas_te.xml"), p.uas, p.ctrl(0), p.uas_media)
-        .args(["-key", "codec_pt", "0", "-key", "codec_name", "PCMU", "-m", "1"])
-        .spawn();
+    let uas = Sipp::new(
+        "uas",
+        &dir,
+        &scenario("uas_te.xml"),
+        p.uas,
+        p.ctrl(0),
+        p.uas_media,
+    )
+    .args([
+        "-key",
+        "codec_pt",
+        "0",
+        "-key",
+        "codec_name",
+        "PCMU",
+        "-m",
+        "1",
+    ])
+    .spawn();
     assert!(
         wait_port_taken(p.uas, false, Duration::from_secs(5)),
         "SIPp UAS did not bind {HOST}:{}",
         p.uas
     );
-    let uac = Sipp::new("uac", &dir, &scenario("uac_inband.xml"), p.uac, p.ctrl(1), p.uac_media)
-        .args([format!("{HOST}:{}", p.switch)])
-        .args(["-s", "9000", "-m", "1", "-d", &play_ms.to_string()])
-        .run();
+    let uac = Sipp::new(
+        "uac",
+        &dir,
+        &scenario("uac_inband.xml"),
+        p.uac,
+        p.ctrl(1),
+        p.uac_media,
+    )
+    .args([format!("{HOST}:{}", p.switch)])
+    .args(["-s", "9000", "-m", "1", "-d", &play_ms.to_string()])
+    .run();
     let uas = uas.wait();
     let pcap = cap.stop();
     let ctx = format!("{}\n{}\n{}", uac.report(), uas.report(), sw.diag());
@@ -317,6 +388,14 @@ fn inband_pcmu_to_rfc4733() {
     );
     let evs = events(&to_uas, te);
     println!("events at the UAS: {evs:?}");
+    // What of the tones still reaches the UAS as audio (before detection the switch cannot
+    // know): informational.
+    let (uas_audio, _) = media::g711_timeline(&to_uas, 0);
+    let residue: Vec<usize> = ['3', '7', '#']
+        .iter()
+        .map(|&d| media::tone_frames(&uas_audio, d))
+        .collect();
+    println!("20 ms frames of the tone pairs still in the PCMU towards the UAS: {residue:?}");
     let got = digits(&to_uas, te);
     println!("digits detected in-band and sent as RFC 4733: {got:?}");
     assert_eq!(

@@ -57,7 +57,10 @@ impl Capture {
         if !ok {
             let text = read_lossy(&cap.log);
             cap.kill();
-            panic!("tshark did not start capturing within 15 s:\n{}", tail(&text, 20));
+            panic!(
+                "tshark did not start capturing within 15 s:\n{}",
+                tail(&text, 20)
+            );
         }
         // dumpcap prints the line as it opens the interface; give it a moment to run.
         std::thread::sleep(Duration::from_millis(500));
@@ -211,7 +214,7 @@ fn hex_bytes(s: &str) -> Vec<u8> {
 }
 
 /// Packets from `src` (any port when None) to `dst` (any when None).
-pub fn flow<'a>(pkts: &'a [Rtp], src: Option<u16>, dst: Option<u16>) -> Vec<&'a Rtp> {
+pub fn flow(pkts: &[Rtp], src: Option<u16>, dst: Option<u16>) -> Vec<&Rtp> {
     pkts.iter()
         .filter(|p| src.is_none_or(|s| p.src == s) && dst.is_none_or(|d| p.dst == d))
         .collect()
@@ -271,10 +274,7 @@ pub fn events(pkts: &[&Rtp], pt: u8) -> Vec<Event> {
             p.payload[1] & 0x80 != 0,
             u16::from_be_bytes([p.payload[2], p.payload[3]]),
         );
-        match out
-            .iter_mut()
-            .find(|e| e.ts == p.ts && e.code == code)
-        {
+        match out.iter_mut().find(|e| e.ts == p.ts && e.code == code) {
             Some(e) => {
                 e.packets += 1;
                 e.ended |= end;
@@ -314,7 +314,11 @@ pub fn ulaw_to_linear(b: u8) -> i16 {
     let exp = (u >> 4) & 7;
     let mant = i32::from(u & 0x0f);
     let mag = (((mant << 3) + 0x84) << exp) - 0x84;
-    if u & 0x80 != 0 { -mag as i16 } else { mag as i16 }
+    if u & 0x80 != 0 {
+        -mag as i16
+    } else {
+        mag as i16
+    }
 }
 
 /// G.711 A-law byte to linear (16-bit range).
@@ -327,7 +331,11 @@ pub fn alaw_to_linear(b: u8) -> i16 {
     } else {
         ((mant << 4) + 0x108) << (exp - 1)
     };
-    if a & 0x80 != 0 { mag as i16 } else { -mag as i16 }
+    if a & 0x80 != 0 {
+        mag as i16
+    } else {
+        -mag as i16
+    }
 }
 
 /// The G.711 stream of payload type `pt` in `pkts`, laid out on its RTP timestamps (one
@@ -385,7 +393,9 @@ pub struct Alignment {
 /// refined at full rate around the best coarse lag.
 pub fn align(reference: &[f32], signal: &[f32], max_lag: usize) -> Alignment {
     let dec = |x: &[f32]| -> Vec<f32> {
-        x.chunks(4).map(|c| c.iter().sum::<f32>() / c.len() as f32).collect()
+        x.chunks(4)
+            .map(|c| c.iter().sum::<f32>() / c.len() as f32)
+            .collect()
     };
     let (r4, s4) = (dec(reference), dec(signal));
     let coarse = (max_lag / 4) as i64;
@@ -418,13 +428,12 @@ pub fn align(reference: &[f32], signal: &[f32], max_lag: usize) -> Alignment {
 fn ncc(r: &[f32], s: &[f32], lag: i64) -> (f64, f64) {
     let (mut xy, mut xx, mut yy) = (0f64, 0f64, 0f64);
     let start = if lag < 0 { (-lag) as usize } else { 0 };
-    for i in start..r.len() {
+    for (i, &x) in r.iter().enumerate().skip(start) {
         let j = i as i64 + lag;
         if j < 0 {
             continue;
         }
         let Some(&y) = s.get(j as usize) else { break };
-        let x = r[i];
         xy += f64::from(x) * f64::from(y);
         xx += f64::from(x) * f64::from(x);
         yy += f64::from(y) * f64::from(y);
@@ -605,7 +614,18 @@ pub fn wav_8k_mono(path: &Path) -> Vec<f32> {
     let (status, out) = run_with_timeout(
         Command::new("sox")
             .arg(path)
-            .args(["-r", "8000", "-c", "1", "-b", "16", "-e", "signed-integer", "-t", "raw"])
+            .args([
+                "-r",
+                "8000",
+                "-c",
+                "1",
+                "-b",
+                "16",
+                "-e",
+                "signed-integer",
+                "-t",
+                "raw",
+            ])
             .arg(&raw),
         Duration::from_secs(30),
     );
@@ -664,8 +684,22 @@ pub fn speech_wav(path: &Path, text: &str, rate: u32, channels: u32, lead: f64, 
         total.to_string(),
     );
     sox(&[
-        &raw, "-r", &rate, "-c", &channels, "-b", "16", "-e", "signed-integer", &path, "pad",
-        &lead_s, &total_s, "trim", "0", &total_s,
+        &raw,
+        "-r",
+        &rate,
+        "-c",
+        &channels,
+        "-b",
+        "16",
+        "-e",
+        "signed-integer",
+        &path,
+        "pad",
+        &lead_s,
+        &total_s,
+        "trim",
+        "0",
+        &total_s,
     ]);
 }
 
@@ -712,7 +746,18 @@ pub fn dtmf_ulaw_wav(
     let silence = |name: &str, secs: f64| -> String {
         let p = dir.join(name).display().to_string();
         sox(&[
-            "-n", "-r", "8000", "-c", "1", "-b", "16", "-e", "signed-integer", &p, "trim", "0",
+            "-n",
+            "-r",
+            "8000",
+            "-c",
+            "1",
+            "-b",
+            "16",
+            "-e",
+            "signed-integer",
+            &p,
+            "trim",
+            "0",
             &secs.to_string(),
         ]);
         p
@@ -745,7 +790,10 @@ pub fn dtmf_ulaw_wav(
             &format!("{level_dbfs}"),
         ]);
         parts.push(p);
-        parts.push(silence(&format!("dtmf-gap-{i}.wav"), f64::from(gap_ms) / 1000.0));
+        parts.push(silence(
+            &format!("dtmf-gap-{i}.wav"),
+            f64::from(gap_ms) / 1000.0,
+        ));
     }
     parts.push(silence("dtmf-trail.wav", trail));
     let mut args: Vec<String> = parts;
@@ -788,7 +836,10 @@ pub fn tone_frames(signal: &[f32], digit: char) -> usize {
                 return false;
             }
             let energy: f64 = frame.iter().map(|&v| f64::from(v) * f64::from(v)).sum();
-            let (pl, ph) = (goertzel(frame, f64::from(lo)), goertzel(frame, f64::from(hi)));
+            let (pl, ph) = (
+                goertzel(frame, f64::from(lo)),
+                goertzel(frame, f64::from(hi)),
+            );
             let others = rows
                 .iter()
                 .chain(cols.iter())
