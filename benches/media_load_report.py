@@ -19,8 +19,12 @@ CODEC_SYMBOLS = re.compile(
     r"opus|silk_|celt|ec_(enc|dec|laplace|tell)|quant_|clt_mdct|alg_(un)?quant|op_pvq|"
     r"compute_(band|allocation|mdcts|stereo|theta|qn)|tonality|run_analysis|pitch_|xcorr|"
     r"kf_|haar1|spreading_decision|transient_analysis|dynalloc|deemphasis|preemphasis|"
-    r"comb_filter|renormalise|exp_rotation|interp_bits|stereo_|switchyard_codecs|g711|"
-    r"resampl|ulaw|alaw|mulaw"
+    r"comb_filter|renormalise|exp_rotation|interp_bits|stereo_|switchyard_codecs::(g711|g722|opus|l16|resample|plc)|g711|"
+    r"resampl|ulaw|alaw|mulaw|(en|de)code_pulses|(de)?normalise_bands|anti_collapse|tf_(analysis|encode|decode)|"
+    r"l1_metric|patch_transient|remove_doubling|find_best_pitch|band_energies|amp2Log2|log2Amp|unquant_|"
+    r"hysteresis_decision|downmix_|frame_size_select|compute_frame_energy|is_digital_silence|smooth_fade|"
+    r"cwrsi|icwrs|encode_size|gen_toc|NLSF|LPC|LTP|burg|schur|k2a|A2NLSF|bwexpander|sum_sqr_shift|"
+    r"inner_prod|autocorr|energy_FLP|scale_vector|decode_(core|parameters|pitch|indices)"
 )
 
 # The issue's goals.
@@ -75,6 +79,16 @@ def codec_share(perf_txt):
             if CODEC_SYMBOLS.search(sym):
                 codec += pct
     return codec if total > 0 else None
+
+
+def top_other(perf_txt, k=6):
+    """The k largest symbols of the profile that are not codec work (kernel excluded)."""
+    rows = []
+    for line in open(perf_txt).read().splitlines():
+        m = re.match(r"\s*([\d.]+)%\s+\[\.\]\s+(.*)", line)
+        if m and not CODEC_SYMBOLS.search(m.group(2)):
+            rows.append((float(m.group(1)), m.group(2).strip()))
+    return sorted(rows, reverse=True)[:k]
 
 
 def main(run):
@@ -157,12 +171,23 @@ def main(run):
         relay = [r["cpu_pct_per_call"] for r in relay if r and r["cpu_pct_per_call"] > 0]
         estimate = 100.0 * (1 - min(relay) / per_call) if relay and per_call > 0 else None
         out.append("")
-        out.append("| opus calls | switch CPU % | µs CPU per call-s | calls per core | codec share (perf) | codec share (vs relay) | loss % |")
-        out.append("|---|---|---|---|---|---|---|")
+        # The switch encodes on its own clock: behind it, it drops whole frames (a timestamp jump
+        # with consecutive sequence numbers) rather than losing packets, so both are shown.
+        sent = o["sent_ab"] + o["sent_ba"]
+        ts_pct = 100.0 * o.get("ts_skipped", 0) / sent if sent else None
+        gap_pct = o.get("gap_loss_pct")
+        out.append(
+            "| opus calls | switch CPU % | µs CPU per call-s | calls per core | codec share (perf) | codec share (vs relay) "
+            "| sent - received % | frames dropped by the switch % | sequence gaps % | KB/call |"
+        )
+        out.append("|---|---|---|---|---|---|---|---|---|---|")
         out.append(
             f"| {n} | {o['cpu_pct']:.1f} | {per_call * 1e4:.0f} | {fmt(per_core, '.0f')} | {fmt(share, '.0f')} % | "
-            f"{fmt(estimate, '.0f')} % | {o['loss_pct']:.3f} |"
+            f"{fmt(estimate, '.0f')} % | {o['loss_pct']:.3f} | {fmt(ts_pct, '.3f')} | {fmt(gap_pct, '.3f')} | {fmt(o.get('kb_per_call'), '.0f')} |"
         )
+        if share is not None:
+            out.append("")
+            out.append("Largest non-codec symbols in the profile: " + ", ".join(f"{sym} {pct:.1f} %" for pct, sym in top_other(p.replace(".json", ".perf.txt"))))
         goals["opus calls per core"] = (per_core is not None and per_core >= GOAL_OPUS_CALLS_PER_CORE, f"{fmt(per_core, '.0f')} calls per core")
         best = share if share is not None else estimate
         goals["opus codec share"] = (best is not None and best >= GOAL_CODEC_SHARE, f"{fmt(best, '.0f')} % in the codec")

@@ -22,7 +22,6 @@
 //!
 //! Out of scope: RTCP (odd ports stay free, nothing is sent), SIP over TCP, authentication (the
 //! bench's trunk admits 127.0.0.1 by ACL), CANCEL, forking, jitter measurement.
-//! `--codec opus` needs an Opus encoder from `switchyard-codecs` (see `opus_frames`).
 
 // A load tool reads clocks by nature: it paces packets in real time and measures CPU over
 // wall-clock windows. The clippy ban protects the sans-IO library, not this standalone tool.
@@ -45,7 +44,7 @@ const T1: Duration = Duration::from_millis(500);
 const LOCAL: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 const UAC: Token = Token(0);
 const UAS: Token = Token(1);
-/// Flow f is registered as Token(FLOW0 + f).
+/// Flow f's RTP socket is registered as Token(FLOW0 + 2f), its RTCP socket as the next one.
 const FLOW0: usize = 2;
 
 type Res<T> = Result<T, String>;
@@ -90,10 +89,29 @@ impl Args {
     }
 }
 
-fn bind(poll: &Poll, port: u16, token: Token) -> Res<UdpSocket> {
-    let mut s = UdpSocket::bind(SocketAddr::new(LOCAL, port)).map_err(|e| format!("bind 127.0.0.1:{port}: {e}"))?;
+/// An even ephemeral RTP port and its RTCP socket on the odd port above (RFC 3550 11): the
+/// switch sends RTCP there, which must not land on another flow's RTP socket.
+fn bind_pair(poll: &Poll, token: usize) -> Res<(UdpSocket, UdpSocket)> {
+    for _ in 0..1000 {
+        let rtp = UdpSocket::bind(SocketAddr::new(LOCAL, 0)).map_err(|e| format!("bind 127.0.0.1:0: {e}"))?;
+        let port = rtp.local_addr().map_err(|e| format!("local_addr: {e}"))?.port();
+        if port % 2 == 1 || port == u16::MAX {
+            continue;
+        }
+        if let Ok(rtcp) = UdpSocket::bind(SocketAddr::new(LOCAL, port + 1)) {
+            return Ok((reg(poll, rtp, Token(token))?, reg(poll, rtcp, Token(token + 1))?));
+        }
+    }
+    Err("no free even/odd port pair for RTP/RTCP".into())
+}
+
+fn reg(poll: &Poll, mut s: UdpSocket, token: Token) -> Res<UdpSocket> {
     poll.registry().register(&mut s, token, Interest::READABLE).map_err(|e| format!("epoll: {e}"))?;
     Ok(s)
+}
+
+fn bind(poll: &Poll, port: u16, token: Token) -> Res<UdpSocket> {
+    reg(poll, UdpSocket::bind(SocketAddr::new(LOCAL, port)).map_err(|e| format!("bind 127.0.0.1:{port}: {e}"))?, token)
 }
 
 /// The bare echo loop: the smallest relay there is, as the cost floor.
@@ -130,6 +148,7 @@ fn echo(a: &Args) -> Res<()> {
 /// One RTP socket: sends on the 20 ms grid once active, counts what arrives.
 struct Flow {
     sock: UdpSocket,
+    rtcp: UdpSocket,
     /// Where to send; from the SDP in switch mode.
     dest: Option<SocketAddr>,
     active: bool,
@@ -149,6 +168,14 @@ struct Counts {
     last_seq: Option<u16>,
     /// Packets whose sequence number did not follow the previous one (loss or reordering).
     seq_errors: u64,
+    /// Packets missing in those forward jumps: loss inside a stream, as opposed to loss at
+    /// its start or end (set-up races, the last packets not relayed).
+    gap_packets: u64,
+    /// 20 ms frames missing by timestamp though the sequence numbers are consecutive: the sender
+    /// skipped them (a transcoding switch behind its clock, or this generator: see `skipped`).
+    ts_skipped: u64,
+    last_ts: u32,
+    rtcp: u64,
     send_errors: u64,
 }
 
@@ -255,16 +282,14 @@ impl Gen {
             (None, Some(_)) => a.get("flows", 1)?,
             _ => return Err("gen needs either --switch IP:PORT --calls N or --echo-base P --flows N".into()),
         };
-        // 0: ephemeral ports, which the script keeps apart from the switch's media range; else
-        // even ports with the odd one above left for RTCP.
-        let rtp_base: u16 = a.get("rtp-base", 0)?;
         let poll = Poll::new().map_err(|e| format!("epoll: {e}"))?;
         let mut flows = Vec::with_capacity(nflows);
         for f in 0..nflows {
-            let port = if rtp_base == 0 { 0 } else { u16::try_from(usize::from(rtp_base) + 2 * f).map_err(|_| "--rtp-base: beyond port 65535")? };
+            let (sock, rtcp) = bind_pair(&poll, FLOW0 + 2 * f)?;
             let a_side = switch.is_none() || f % 2 == 0;
             flows.push(Flow {
-                sock: bind(&poll, port, Token(FLOW0 + f))?,
+                sock,
+                rtcp,
                 dest: echo_base.map(|b| SocketAddr::new(LOCAL, b.wrapping_add(f as u16))),
                 active: switch.is_none(),
                 a_side,
@@ -403,7 +428,7 @@ impl Gen {
             for ev in &events {
                 match ev.token() {
                     UAC | UAS => self.read_sip(ev.token() == UAS),
-                    Token(t) => self.read_rtp(t - FLOW0),
+                    Token(t) => self.read_rtp((t - FLOW0) / 2, (t - FLOW0) % 2 == 1),
                 }
             }
         }
@@ -452,12 +477,28 @@ impl Gen {
         }
     }
 
-    fn read_rtp(&mut self, f: usize) {
+    fn read_rtp(&mut self, f: usize, rtcp: bool) {
         let Some(fl) = self.flows.get_mut(f) else { return };
-        while let Ok((len, _)) = fl.sock.recv_from(&mut self.buf) {
-            if len >= 12 && self.buf[0] >> 6 == 2 {
+        let sock = if rtcp { &fl.rtcp } else { &fl.sock };
+        while let Ok((len, _)) = sock.recv_from(&mut self.buf) {
+            // RTCP: on its own port, or multiplexed (packet types 200-204, RFC 5761 4).
+            if rtcp || (len >= 2 && (200..=204).contains(&self.buf[1])) {
+                fl.n.rtcp += 1;
+            } else if len >= 12 && self.buf[0] >> 6 == 2 {
                 let seq = u16::from_be_bytes([self.buf[2], self.buf[3]]);
-                fl.n.seq_errors += u64::from(fl.n.last_seq.is_some_and(|l| l.wrapping_add(1) != seq));
+                let ts = u32::from_be_bytes([self.buf[4], self.buf[5], self.buf[6], self.buf[7]]);
+                match fl.n.last_seq.map(|l| seq.wrapping_sub(l.wrapping_add(1))) {
+                    Some(0) => {
+                        let (step, d) = (if self.buf[1] & 0x7f == 111 { 960 } else { 160 }, ts.wrapping_sub(fl.n.last_ts));
+                        fl.n.ts_skipped += if d > step && d < 1 << 31 { u64::from(d / step - 1) } else { 0 };
+                    }
+                    Some(gap) => {
+                        fl.n.seq_errors += 1;
+                        fl.n.gap_packets += if gap < 0x8000 { u64::from(gap) } else { 0 }; // else: reordered
+                    }
+                    None => {}
+                }
+                fl.n.last_ts = ts;
                 (fl.n.recv, fl.n.last_seq) = (fl.n.recv + 1, Some(seq));
             }
         }
@@ -721,7 +762,11 @@ impl Gen {
             ("loss_ab_pct", format!("{:.4}", loss(sent_ab, recv_ab))),
             ("loss_ba_pct", format!("{:.4}", loss(sent_ba, recv_ba))),
             ("seq_errors", sum(|n| n.seq_errors).to_string()),
+            ("gap_lost", sum(|n| n.gap_packets).to_string()),
+            ("gap_loss_pct", format!("{:.4}", loss(recv_ab + recv_ba + sum(|n| n.gap_packets), recv_ab + recv_ba))),
             ("send_errors", sum(|n| n.send_errors).to_string()),
+            ("rtcp_recv", sum(|n| n.rtcp).to_string()),
+            ("ts_skipped", sum(|n| n.ts_skipped).to_string()),
             ("rss_before_kb", opt(rss[0])),
             ("rss_up_kb", opt(rss[1])),
             ("rss_bye_kb", opt(rss[2])),
@@ -836,17 +881,13 @@ fn speech_like(n: usize) -> Vec<i16> {
         .collect()
 }
 
-/// The caller's packets for `--codec opus`: `speech_like` encoded once, 20 ms (960 samples) each.
+/// The caller's packets for `--codec opus`: `speech_like` encoded once at complexity 5, 20 ms
+/// (960 samples at 48 kHz) each, mono as the switch's own encoder produces.
 fn opus_frames() -> Res<Vec<Vec<u8>>> {
-    let pcm = speech_like(48_000);
-    // TODO(lead): switchyard-codecs has no Opus encoder on this branch yet. Once
-    // `switchyard_codecs::codec::encoder` exists, replace the Err below with:
-    //     let mut enc = switchyard_codecs::codec::encoder(switchyard_codecs::CodecKind::Opus, 5)
-    //         .map_err(|e| format!("opus encoder: {e}"))?;
-    //     pcm.chunks(960).map(|f| {
-    //         let mut out = [0u8; 1500];
-    //         let n = enc.encode(f, &mut out).map_err(|e| format!("opus encode: {e}"))?;
-    //         Ok(out[..n].to_vec())
-    //     }).collect()
-    Err(format!("--codec opus needs an Opus encoder in switchyard-codecs (not merged yet; {} samples ready)", pcm.len()))
+    let mut enc = switchyard_codecs::codec::encoder(switchyard_codecs::CodecKind::Opus, 5).map_err(|e| format!("opus encoder: {e}"))?;
+    let mut out = [0u8; 1500];
+    speech_like(48_000)
+        .chunks(960)
+        .map(|f| enc.encode(f, &mut out).map(|n| out[..n].to_vec()).map_err(|e| format!("opus encode: {e}")))
+        .collect()
 }
