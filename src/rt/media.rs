@@ -134,7 +134,8 @@ struct Loop {
     rx: Receiver<Control>,
     events: mpsc::Sender<MediaEvent>,
     cfg: MediaConfig,
-    slots: Vec<Option<Session>>,
+    /// Boxed so that the table left after a load peak costs a pointer per slot.
+    slots: Vec<Option<Box<Session>>>,
     free: Vec<usize>,
     by_id: HashMap<MediaId, usize>,
     timers: BinaryHeap<Reverse<(Instant, usize)>>,
@@ -265,7 +266,7 @@ impl Loop {
             }
         }
         let core = CallMedia::new(id, self.cfg.clone(), now);
-        self.slots[slot] = Some(Session { id, core, sockets, wake: None });
+        self.slots[slot] = Some(Box::new(Session { id, core, sockets, wake: None }));
         self.by_id.insert(id, slot);
         self.after(now, slot);
     }
