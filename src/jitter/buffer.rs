@@ -139,8 +139,10 @@ impl JitterBuffer {
             sample_rate: rate,
             clock_rate: clock,
             max_packets: cfg.max_packets.max(4),
+            max_payload: cfg.max_payload.clamp(1, MAX_PAYLOAD),
             ..cfg
         };
+        let stride = cfg.max_payload;
         let tick = ((cfg.frame.as_micros() * u128::from(rate) / 1_000_000) as usize).max(1);
         let max_frame = (rate * MAX_FRAME_MS / 1000) as usize;
         let empty = Slot {
@@ -154,7 +156,7 @@ impl JitterBuffer {
             tick,
             max_frame,
             slots: vec![empty; cfg.max_packets],
-            payloads: vec![0; cfg.max_packets * MAX_PAYLOAD],
+            payloads: vec![0; cfg.max_packets * stride],
             // Leftover (< tick) + the longest frame + half of it from expand.
             sync: vec![0; 2 * tick + max_frame * 2],
             head: 0,
@@ -186,7 +188,7 @@ impl JitterBuffer {
 
     /// Takes in one arriving RTP packet.
     pub fn insert(&mut self, now: Instant, pkt: PacketInfo, payload: &[u8]) -> Insert {
-        if payload.len() > MAX_PAYLOAD {
+        if payload.len() > self.cfg.max_payload {
             return Insert::Oversized;
         }
         let now_us = self.micros(now);
@@ -228,7 +230,7 @@ impl JitterBuffer {
             len: payload.len(),
             marker: pkt.marker,
         };
-        let at = idx * MAX_PAYLOAD;
+        let at = idx * self.cfg.max_payload;
         self.payloads[at..at + payload.len()].copy_from_slice(payload);
         if useq < self.newest_seq {
             self.stats.reordered += 1;
@@ -463,7 +465,7 @@ impl JitterBuffer {
         let tail = self.head + self.len;
         let mut got = 0;
         if self.slots[later].seq == self.next_seq + 1 {
-            let at = later * MAX_PAYLOAD;
+            let at = later * self.cfg.max_payload;
             let payload = &self.payloads[at..at + self.slots[later].len];
             if let Some(n) = dec.decode_fec(payload, &mut self.sync[tail..tail + self.max_frame]) {
                 got = n.min(self.max_frame);
@@ -544,7 +546,7 @@ impl JitterBuffer {
         self.make_room(self.max_frame);
         let r = self.len;
         let tail = self.head + self.len;
-        let at = i * MAX_PAYLOAD;
+        let at = i * self.cfg.max_payload;
         let decoded = dec.decode(
             &self.payloads[at..at + slot.len],
             &mut self.sync[tail..tail + self.max_frame],

@@ -38,8 +38,8 @@ use std::time::Duration;
 
 pub use buffer::JitterBuffer;
 
-/// Largest payload a slot stores; anything bigger is refused
-/// ([`Insert::Oversized`]). An Ethernet MTU's worth is ample for audio.
+/// Largest payload a slot can be configured to store
+/// ([`JitterConfig::max_payload`]); an Ethernet MTU's worth is ample for audio.
 pub const MAX_PAYLOAD: usize = 1500;
 
 /// How a [`JitterBuffer`] is sized and bounded.
@@ -56,9 +56,13 @@ pub struct JitterConfig {
     pub min_delay: Duration,
     /// Largest target delay (and the histogram's range). Default 1 s.
     pub max_delay: Duration,
-    /// Packet slots in the ring (each holds [`MAX_PAYLOAD`] bytes). Default 100:
+    /// Packet slots in the ring (each holds `max_payload` bytes). Default 100:
     /// one second of 10 ms packets.
     pub max_packets: usize,
+    /// Largest payload a slot stores (at most [`MAX_PAYLOAD`]); anything
+    /// bigger is refused ([`Insert::Oversized`]). Default [`MAX_PAYLOAD`]; a
+    /// call sizes it to its codec, which is most of a buffer's memory.
+    pub max_payload: usize,
 }
 
 impl Default for JitterConfig {
@@ -70,6 +74,7 @@ impl Default for JitterConfig {
             min_delay: Duration::ZERO,
             max_delay: Duration::from_secs(1),
             max_packets: 100,
+            max_payload: MAX_PAYLOAD,
         }
     }
 }
@@ -104,7 +109,7 @@ pub enum Insert {
     Reset,
     /// No free slot (the sender is too far ahead of playout); dropped.
     Overflow,
-    /// Payload longer than [`MAX_PAYLOAD`]; dropped.
+    /// Payload longer than [`JitterConfig::max_payload`]; dropped.
     Oversized,
 }
 

@@ -24,7 +24,7 @@ use super::dtmf::{DigitTracker, digit_event_code};
 
 /// Packets waiting to be sent (a tick makes at most one audio packet and a
 /// few event packets).
-const QUEUE: usize = 8;
+const QUEUE: usize = 4;
 /// Shortest digit sent on (Q.24 receivers need 40 ms; a margin above it).
 const MIN_DIGIT_MS: u32 = 60;
 /// Longest digit: a press whose end packets were all lost stops here.
@@ -98,10 +98,21 @@ impl Transcoder {
         // The tick divides Y's ptime so that whole packets come out of whole ticks.
         let tick_ms = if to.ptime_ms % 20 == 0 { 20 } else { 10 };
         let tick = Duration::from_millis(u64::from(tick_ms));
+        // Slots sized to the leg's codec and packet time (up to three times
+        // the negotiated ptime), a second's worth of them: most of a
+        // transcoded call's memory is here.
+        let ptime = from.ptime_ms.clamp(10, 120);
+        let max_payload = match from.codec {
+            CodecKind::Pcmu | CodecKind::Pcma | CodecKind::G722 => (8 * ptime * 3) as usize,
+            CodecKind::Opus => 640,
+            _ => crate::jitter::MAX_PAYLOAD,
+        };
         let jitter = JitterBuffer::new(JitterConfig {
             clock_rate: from.codec.rtp_clock_rate(),
             sample_rate: in_rate,
             frame: tick,
+            max_packets: (1200 / ptime as usize).clamp(16, 100),
+            max_payload,
             ..JitterConfig::default()
         });
         let resampler = if in_rate == out_rate {
