@@ -5,6 +5,7 @@
 
 use std::time::{Duration, Instant};
 
+use switchyard_codecs::dtmf::DtmfDigit;
 use switchyard_codecs::telephone_event::{EventReceiver, EventSender, ReceivedEvent};
 
 /// Follows the events of one incoming stream.
@@ -115,24 +116,12 @@ impl Injector {
 
 /// RFC 4733 §3.2 event code of a DTMF digit.
 pub(crate) fn digit_event_code(digit: char) -> Option<u8> {
-    Some(match digit.to_ascii_uppercase() {
-        d @ '0'..='9' => d as u8 - b'0',
-        '*' => 10,
-        '#' => 11,
-        d @ 'A'..='D' => d as u8 - b'A' + 12,
-        _ => return None,
-    })
+    DtmfDigit::from_char(digit).map(DtmfDigit::event_code)
 }
 
 /// The digit of an RFC 4733 event code (0–15); other events are not DTMF.
 pub(crate) fn event_digit(code: u8) -> Option<char> {
-    Some(match code {
-        0..=9 => char::from(b'0' + code),
-        10 => '*',
-        11 => '#',
-        12..=15 => char::from(b'A' + code - 12),
-        _ => return None,
-    })
+    DtmfDigit::from_event_code(code).map(DtmfDigit::to_char)
 }
 
 #[cfg(test)]
