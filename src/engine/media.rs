@@ -201,7 +201,10 @@ impl Engine {
             MediaEvent::Dtmf { id, from, digit, duration_ms } => {
                 if let Some(c) = self.calls.get(&CallKey(id.0)) {
                     let _e = c.span.enter();
-                    info!(?from, %digit, duration_ms, "DTMF");
+                    // Digits are often PINs and card numbers: the log says a
+                    // digit passed, not which (trace level shows it when debugging).
+                    info!(?from, duration_ms, "DTMF");
+                    tracing::trace!(%digit, "DTMF digit");
                 }
             }
             MediaEvent::Closed { cdr_id, quality } => {

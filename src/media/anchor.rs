@@ -200,26 +200,18 @@ impl Anchor {
     /// Builds an SDP towards `to`, bumping the origin's version only when the
     /// description changed since the last one sent there (RFC 3264 §8).
     fn versioned(&mut self, to: MediaSide, build: impl Fn(&Origin) -> SessionDescription) -> SessionDescription {
-        let i = to.index();
-        let desc = build(&self.origin[i]);
-        if self.last_sent[i].as_ref().is_some_and(|last| *last != desc) {
-            self.origin[i].bump_version();
-            let desc = build(&self.origin[i]);
-            self.last_sent[i] = Some(desc.clone());
-            return desc;
-        }
-        self.last_sent[i] = Some(desc.clone());
-        desc
+        let built = self.versioned_try(to, |origin| Some(build(origin)));
+        // The builder above never returns None.
+        built.unwrap_or_else(|| build(&self.origin[to.index()]))
     }
 
+    /// [`Anchor::versioned`] for a builder that may fail (`None`).
     fn versioned_try(&mut self, to: MediaSide, mut build: impl FnMut(&Origin) -> Option<SessionDescription>) -> Option<SessionDescription> {
         let i = to.index();
-        let desc = build(&self.origin[i])?;
+        let mut desc = build(&self.origin[i])?;
         if self.last_sent[i].as_ref().is_some_and(|last| *last != desc) {
             self.origin[i].bump_version();
-            let desc = build(&self.origin[i])?;
-            self.last_sent[i] = Some(desc.clone());
-            return Some(desc);
+            desc = build(&self.origin[i])?;
         }
         self.last_sent[i] = Some(desc.clone());
         Some(desc)
