@@ -1,26 +1,35 @@
 //! `rtp_load`: the media load tool of `benches/media-load.sh` (not a criterion bench).
 //!
-//! * `echo --flows N --base-port P [--seconds S]`: the floor an RTP relay is compared with:
-//!   one thread, epoll (mio), N UDP sockets on 127.0.0.1:P.., every datagram sent back to its
-//!   source from the socket it came in on. Runs until killed, or for S seconds.
-//! * `gen --echo-base P --flows N`: G.711-sized RTP (12 + 160 bytes, PT 0) at 50 packets/s from
-//!   one local socket per flow to echo socket P+i, counting what comes back.
+//! * `echo --flows N --base-port P [--seconds S] [--recv recvfrom|mmsg]`: the floor an RTP relay
+//!   is compared with: one thread, epoll (mio), N UDP sockets on 127.0.0.1:P.., every datagram
+//!   sent back to its source from the socket it came in on. Runs until killed, or for S seconds.
+//!   `mmsg` reads with `recvmmsg` instead of `recv_from` until EAGAIN (an experiment: is batched
+//!   receive worth it with one socket per flow?).
+//! * `gen --echo-base P --flows N`: G.711-sized RTP (12 + 160 bytes, PT 0) at 50 packets/s per
+//!   flow to echo socket P+i, counting what comes back.
 //! * `gen --switch IP:PORT --calls N [--uas-port 5090] [--uac-port 5091] [--codec pcmu|opus]`:
 //!   N calls through the switch over hand-written SIP/UDP (RFC 3261: INVITE, ACK, BYE, with
 //!   retransmission of INVITE, BYE and the callee's 200). The tool is the caller (UAC on
 //!   --uac-port, dialling `<--prefix><i>`) and the callee the switch routes to (UAS on
 //!   --uas-port). Each call then sends RTP (RFC 3550) both ways at 50 packets/s per direction to
-//!   the addresses the SDP (RFC 8866) gave, one socket per call side.
+//!   the addresses the SDP (RFC 8866) gave.
 //!
-//! Every flow sends on one 20 ms grid with the flows spread evenly across the period, so the
-//! load is smooth rather than bursty. Phases of `gen`: set-up (INVITEs paced at --rate calls/s)
+//! Every flow sends on one 20 ms grid with the flows spread evenly across the period. The
+//! generator must stay cheaper than what it measures, so its RTP side is batched: all callers
+//! share one socket and all callees another (each with its RTCP socket on the odd port above),
+//! packets that fell due go out every millisecond in `sendmmsg` batches, and replies are drained
+//! with `recvmmsg` at the same tick and told apart by their source port (the switch's port of that
+//! leg, or the echo socket). The RTP sockets are not in epoll: nobody sleeps on them, so the
+//! process sending to them never has to wake this one (on a VM such cross-CPU wake-ups cost as
+//! much as the packet itself). The switch sees one peer address per side, as behind a media
+//! gateway; it still sends every leg from and to its own port. Phases of `gen`: set-up (INVITEs paced at --rate calls/s)
 //! -> --warmup s -> a measuring window of --seconds s -> sending stops, 1 s grace -> BYE for
 //! every call (paced) -> --settle s. With --watch-pid the CPU (utime+stime of all threads, from
 //! /proc) of that process is read at the window's edges, and its resident size before set-up,
 //! at the window's end, 2 s after the BYEs and after --settle. One JSON line on stdout sums it
 //! up; progress goes to stderr ("window starts" marks the steady state for profilers).
 //!
-//! Out of scope: RTCP (odd ports stay free, nothing is sent), SIP over TCP, authentication (the
+//! Out of scope: sending RTCP (what the switch sends is counted apart), SIP over TCP, authentication (the
 //! bench's trunk admits 127.0.0.1 by ACL), CANCEL, forking, jitter measurement.
 
 // A load tool reads clocks by nature: it paces packets in real time and measures CPU over
@@ -29,13 +38,15 @@
 #![forbid(unsafe_code)]
 
 use std::collections::HashMap;
-use std::io::ErrorKind;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::io::{ErrorKind, IoSlice, IoSliceMut};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::os::fd::AsRawFd;
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token};
+use nix::sys::socket::{MsgFlags, MultiHeaders, SockaddrIn, recvmmsg, sendmmsg, setsockopt, sockopt};
 
 /// Packetisation period: 20 ms, 50 packets/s per flow.
 const PERIOD_NS: u64 = 20_000_000;
@@ -44,8 +55,17 @@ const T1: Duration = Duration::from_millis(500);
 const LOCAL: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 const UAC: Token = Token(0);
 const UAS: Token = Token(1);
-/// Flow f's RTP socket is registered as Token(FLOW0 + 2f), its RTCP socket as the next one.
-const FLOW0: usize = 2;
+/// Datagrams per `sendmmsg` / `recvmmsg`.
+const BATCH: usize = 64;
+/// Datagrams per `recvmmsg` of the echo loop's `--recv mmsg` variant.
+const ECHO_VLEN: usize = 8;
+/// Largest RTP packet sent (Opus frames of the speech-like signal are far below).
+const PACKET: usize = 1500;
+/// How often due packets are sent and replies drained.
+const TICK: Duration = Duration::from_millis(1);
+/// Receive buffer of the shared sockets: a few 10 ms of 200,000 packets/s if this process is
+/// descheduled (capped by net.core.rmem_max unless run as root).
+const RCVBUF: usize = 16 << 20;
 
 type Res<T> = Result<T, String>;
 
@@ -89,20 +109,63 @@ impl Args {
     }
 }
 
-/// An even ephemeral RTP port and its RTCP socket on the odd port above (RFC 3550 11): the
-/// switch sends RTCP there, which must not land on another flow's RTP socket.
-fn bind_pair(poll: &Poll, token: usize) -> Res<(UdpSocket, UdpSocket)> {
-    for _ in 0..1000 {
-        let rtp = UdpSocket::bind(SocketAddr::new(LOCAL, 0)).map_err(|e| format!("bind 127.0.0.1:0: {e}"))?;
-        let port = rtp.local_addr().map_err(|e| format!("local_addr: {e}"))?.port();
-        if port % 2 == 1 || port == u16::MAX {
-            continue;
+/// One side's shared RTP socket on an even ephemeral port and its RTCP socket on the odd port
+/// above (RFC 3550 11), both non-blocking and outside epoll (drained at every tick).
+struct Side {
+    rtp: std::net::UdpSocket,
+    rtcp: std::net::UdpSocket,
+    port: u16,
+}
+
+impl Side {
+    fn bind() -> Res<Side> {
+        let nb = |s: std::net::UdpSocket| s.set_nonblocking(true).map(|_| s).map_err(|e| format!("nonblocking: {e}"));
+        for _ in 0..1000 {
+            let rtp = std::net::UdpSocket::bind(SocketAddr::new(LOCAL, 0)).map_err(|e| format!("bind 127.0.0.1:0: {e}"))?;
+            let port = rtp.local_addr().map_err(|e| format!("local_addr: {e}"))?.port();
+            if port % 2 == 1 || port == u16::MAX {
+                continue;
+            }
+            if let Ok(rtcp) = std::net::UdpSocket::bind(SocketAddr::new(LOCAL, port + 1)) {
+                // Root may exceed net.core.rmem_max (SO_RCVBUFFORCE); others get what it allows.
+                if setsockopt(rtp.as_raw_fd(), sockopt::RcvBufForce, &RCVBUF).is_err() {
+                    let _ = setsockopt(rtp.as_raw_fd(), sockopt::RcvBuf, &RCVBUF);
+                }
+                return Ok(Side { rtp: nb(rtp)?, rtcp: nb(rtcp)?, port });
+            }
         }
-        if let Ok(rtcp) = UdpSocket::bind(SocketAddr::new(LOCAL, port + 1)) {
-            return Ok((reg(poll, rtp, Token(token))?, reg(poll, rtcp, Token(token + 1))?));
+        Err("no free even/odd port pair for RTP/RTCP".into())
+    }
+}
+
+/// Packets of one side waiting for the next `sendmmsg`.
+struct Batch {
+    bufs: Vec<[u8; PACKET]>,
+    lens: [usize; BATCH],
+    dests: [Option<SockaddrIn>; BATCH],
+    flows: [usize; BATCH],
+    n: usize,
+    hdrs: MultiHeaders<SockaddrIn>,
+}
+
+impl Batch {
+    fn new() -> Batch {
+        Batch {
+            bufs: vec![[0u8; PACKET]; BATCH],
+            lens: [0; BATCH],
+            dests: [None; BATCH],
+            flows: [0; BATCH],
+            n: 0,
+            hdrs: MultiHeaders::preallocate(BATCH, None),
         }
     }
-    Err("no free even/odd port pair for RTP/RTCP".into())
+}
+
+fn sockaddr(a: SocketAddr) -> Option<SockaddrIn> {
+    match a {
+        SocketAddr::V4(v4) => Some(SockaddrIn::from(v4)),
+        SocketAddr::V6(_) => None,
+    }
 }
 
 fn reg(poll: &Poll, mut s: UdpSocket, token: Token) -> Res<UdpSocket> {
@@ -124,6 +187,12 @@ fn echo(a: &Args) -> Res<()> {
     let socks = (0..flows).map(|i| bind(&poll, base.saturating_add(i), Token(i.into()))).collect::<Res<Vec<_>>>()?;
     let mut events = Events::with_capacity(1024);
     let mut buf = [0u8; 2048];
+    let mmsg = match a.opt("recv").unwrap_or("recvfrom") {
+        "recvfrom" => false,
+        "mmsg" => true,
+        r => return Err(format!("--recv {r}: recvfrom or mmsg")),
+    };
+    let (mut mbuf, mut hdrs) = (vec![0u8; ECHO_VLEN * 2048], MultiHeaders::<SockaddrIn>::preallocate(ECHO_VLEN, None));
     let (mut echoed, mut dropped) = (0u64, 0u64);
     while seconds.is_zero() || Instant::now() < end {
         let timeout = (!seconds.is_zero()).then(|| end.saturating_duration_since(Instant::now()));
@@ -132,11 +201,39 @@ fn echo(a: &Args) -> Res<()> {
             _ => {}
         }
         for s in events.iter().filter_map(|ev| socks.get(ev.token().0)) {
-            // mio is edge-triggered: drain the socket (the extra EAGAIN read is part of the cost).
-            while let Ok((n, src)) = s.recv_from(&mut buf) {
-                match s.send_to(&buf[..n], src) {
-                    Ok(_) => echoed += 1,
-                    Err(_) => dropped += 1,
+            if !mmsg {
+                // mio is edge-triggered: drain the socket (the extra EAGAIN read is part of the cost).
+                while let Ok((n, src)) = s.recv_from(&mut buf) {
+                    match s.send_to(&buf[..n], src) {
+                        Ok(_) => echoed += 1,
+                        Err(_) => dropped += 1,
+                    }
+                }
+                continue;
+            }
+            // One recvmmsg reads what is queued and finds the socket empty in the same call:
+            // fewer datagrams than asked for means drained, without the EAGAIN read.
+            loop {
+                let mut got = [(0usize, None::<SockaddrIn>); ECHO_VLEN];
+                let n = {
+                    let mut chunks = mbuf.chunks_mut(2048);
+                    let iov: [[IoSliceMut; 1]; ECHO_VLEN] = std::array::from_fn(|_| [IoSliceMut::new(chunks.next().unwrap_or_default())]);
+                    let Ok(r) = recvmmsg(s.as_raw_fd(), &mut hdrs, &iov, MsgFlags::MSG_DONTWAIT, None) else { break };
+                    let mut n = 0;
+                    for m in r {
+                        (got[n], n) = ((m.bytes, m.address), n + 1);
+                    }
+                    n
+                };
+                for (k, &(len, src)) in got[..n].iter().enumerate() {
+                    let sent = src.map(|a| SocketAddr::V4(SocketAddrV4::new(a.ip().into(), a.port())));
+                    match sent.map(|a| s.send_to(&mbuf[k * 2048..k * 2048 + len], a)) {
+                        Some(Ok(_)) => echoed += 1,
+                        _ => dropped += 1,
+                    }
+                }
+                if n < ECHO_VLEN {
+                    break;
                 }
             }
         }
@@ -145,14 +242,13 @@ fn echo(a: &Args) -> Res<()> {
     Ok(())
 }
 
-/// One RTP socket: sends on the 20 ms grid once active, counts what arrives.
+/// One direction of a call (or one echo flow): sends on the 20 ms grid once active, counts what
+/// arrives for it.
 struct Flow {
-    sock: UdpSocket,
-    rtcp: UdpSocket,
     /// Where to send; from the SDP in switch mode.
     dest: Option<SocketAddr>,
     active: bool,
-    /// The caller's side of a call (and every echo flow).
+    /// The caller's side of a call (and every echo flow): sends from `sides[0]`, else `sides[1]`.
     a_side: bool,
     opus: bool,
     ssrc: u32,
@@ -175,7 +271,6 @@ struct Counts {
     /// skipped them (a transcoding switch behind its clock, or this generator: see `skipped`).
     ts_skipped: u64,
     last_ts: u32,
-    rtcp: u64,
     send_errors: u64,
 }
 
@@ -240,6 +335,15 @@ struct Gen {
     poll: Poll,
     epoch: Instant,
     flows: Vec<Flow>,
+    /// Callers' and callees' shared sockets (echo mode: only the first is used).
+    sides: [Side; 2],
+    /// Flow by the port of the far end it sends to, which is where its replies come from.
+    by_port: Vec<u32>,
+    batches: [Batch; 2],
+    rx_hdrs: MultiHeaders<SockaddrIn>,
+    rx_bufs: Vec<u8>,
+    rtcp: u64,
+    last_tick: Duration,
     calls: Vec<Call>,
     uas: HashMap<String, UasDialog>,
     sip: Option<(UdpSocket, UdpSocket)>,
@@ -265,7 +369,6 @@ struct Gen {
     max_lag: Duration,
     /// Packets not sent because the generator fell more than 100 ms behind (overloaded).
     skipped: u64,
-    buf: Vec<u8>,
 }
 
 impl Gen {
@@ -284,13 +387,15 @@ impl Gen {
         };
         let poll = Poll::new().map_err(|e| format!("epoll: {e}"))?;
         let mut flows = Vec::with_capacity(nflows);
+        let mut by_port = vec![u32::MAX; 1 << 16];
         for f in 0..nflows {
-            let (sock, rtcp) = bind_pair(&poll, FLOW0 + 2 * f)?;
             let a_side = switch.is_none() || f % 2 == 0;
+            let dest = echo_base.map(|b| SocketAddr::new(LOCAL, b.wrapping_add(f as u16)));
+            if let Some(d) = dest {
+                by_port[usize::from(d.port())] = f as u32;
+            }
             flows.push(Flow {
-                sock,
-                rtcp,
-                dest: echo_base.map(|b| SocketAddr::new(LOCAL, b.wrapping_add(f as u16))),
+                dest,
                 active: switch.is_none(),
                 a_side,
                 opus: a_side && !opus.is_empty() && switch.is_some(),
@@ -320,6 +425,13 @@ impl Gen {
             poll,
             epoch: Instant::now(),
             flows,
+            sides: [Side::bind()?, Side::bind()?],
+            by_port,
+            batches: [Batch::new(), Batch::new()],
+            rx_hdrs: MultiHeaders::preallocate(BATCH, None),
+            rx_bufs: vec![0u8; BATCH * 2048],
+            rtcp: 0,
+            last_tick: Duration::ZERO,
             calls,
             uas: HashMap::new(),
             sip,
@@ -343,7 +455,6 @@ impl Gen {
             sending: true,
             max_lag: Duration::ZERO,
             skipped: 0,
-            buf: vec![0u8; 65536],
         })
     }
 
@@ -361,9 +472,11 @@ impl Gen {
         let (mut last_scan, mut last_report) = (Duration::ZERO, Duration::ZERO);
         loop {
             let now = self.epoch.elapsed();
-            if self.sending {
+            if self.sending && now >= self.last_tick + TICK {
+                self.last_tick = now;
                 self.send_due(now, phase == 2);
             }
+            self.drain();
             if phase == 0 || phase == 4 {
                 let due = ((now - pace_start).as_secs_f64() * self.rate) as usize + 1;
                 for i in launched..due.min(n) {
@@ -419,16 +532,16 @@ impl Gen {
                 let (sa, ra, sb, rb) = self.totals();
                 eprintln!("rtp_load: phase {phase}: sent {} received {} max lag {:?}", sa + sb, ra + rb, self.max_lag);
             }
-            let wake = if self.sending && !self.flows.is_empty() { self.due(self.next_flow, self.round) } else { now + Duration::from_millis(10) };
-            let timeout = wake.min(phase_end).min(now + Duration::from_millis(20)).saturating_sub(self.epoch.elapsed());
+            // Replies are drained at every tick, sending or not.
+            let wake = if self.sending && !self.flows.is_empty() { self.due(self.next_flow, self.round).max(self.last_tick + TICK) } else { now + TICK };
+            let timeout = wake.min(phase_end).min(now + TICK).saturating_sub(self.epoch.elapsed());
             match self.poll.poll(&mut events, Some(timeout)) {
                 Err(e) if e.kind() != ErrorKind::Interrupted => return Err(format!("poll: {e}")),
                 _ => {}
             }
             for ev in &events {
-                match ev.token() {
-                    UAC | UAS => self.read_sip(ev.token() == UAS),
-                    Token(t) => self.read_rtp((t - FLOW0) / 2, (t - FLOW0) % 2 == 1),
+                if matches!(ev.token(), UAC | UAS) {
+                    self.read_sip(ev.token() == UAS);
                 }
             }
         }
@@ -442,32 +555,37 @@ impl Gen {
         self.grid0 + Duration::from_nanos(r * PERIOD_NS + f as u64 * PERIOD_NS / self.flows.len().max(1) as u64)
     }
 
-    /// Sends what the grid says is due, a bounded batch so that replies are read in between;
-    /// slots more than 100 ms late are skipped (and counted) rather than sent in a burst.
+    /// Sends what the grid says is due, in `sendmmsg` batches per side; slots more than 100 ms
+    /// late are skipped (and counted) rather than sent in a burst.
     fn send_due(&mut self, now: Duration, in_window: bool) {
-        for _ in 0..2048 {
+        while !self.flows.is_empty() {
             let due = self.due(self.next_flow, self.round);
-            if self.flows.is_empty() || due > now {
+            if due > now {
                 break;
             }
             if in_window {
                 self.max_lag = self.max_lag.max(now - due);
             }
-            let (round, fl) = (self.round, &mut self.flows[self.next_flow]);
+            let (f, round) = (self.next_flow, self.round);
+            let fl = &mut self.flows[f];
             if now - due > Duration::from_millis(100) {
                 self.skipped += u64::from(fl.active);
-            } else if let (true, Some(dest)) = (fl.active, fl.dest) {
+            } else if let (true, Some(dest)) = (fl.active, fl.dest.and_then(sockaddr)) {
                 let (pt, step, payload): (u8, u32, &[u8]) =
                     if fl.opus { (111, 960, &self.opus[(round % self.opus.len() as u64) as usize]) } else { (0, 160, &self.pcmu) };
-                let b = &mut self.buf;
+                let side = usize::from(!fl.a_side);
+                let batch = &mut self.batches[side];
+                let (i, len) = (batch.n, 12 + payload.len());
+                let b = &mut batch.bufs[i];
                 b[..2].copy_from_slice(&[0x80, pt]);
                 b[2..4].copy_from_slice(&fl.seq.to_be_bytes());
                 b[4..8].copy_from_slice(&fl.ts0.wrapping_add((round as u32).wrapping_mul(step)).to_be_bytes());
                 b[8..12].copy_from_slice(&fl.ssrc.to_be_bytes());
-                b[12..12 + payload.len()].copy_from_slice(payload);
-                match fl.sock.send_to(&b[..12 + payload.len()], dest) {
-                    Ok(_) => (fl.n.sent, fl.seq) = (fl.n.sent + 1, fl.seq.wrapping_add(1)),
-                    Err(_) => fl.n.send_errors += 1,
+                b[12..len].copy_from_slice(payload);
+                fl.seq = fl.seq.wrapping_add(1);
+                (batch.lens[i], batch.dests[i], batch.flows[i], batch.n) = (len, Some(dest), f, i + 1);
+                if batch.n == BATCH {
+                    self.flush(side);
                 }
             }
             self.next_flow += 1;
@@ -475,31 +593,70 @@ impl Gen {
                 (self.next_flow, self.round) = (0, self.round + 1);
             }
         }
+        self.flush(0);
+        self.flush(1);
     }
 
-    fn read_rtp(&mut self, f: usize, rtcp: bool) {
-        let Some(fl) = self.flows.get_mut(f) else { return };
-        let sock = if rtcp { &fl.rtcp } else { &fl.sock };
-        while let Ok((len, _)) = sock.recv_from(&mut self.buf) {
-            // RTCP: on its own port, or multiplexed (packet types 200-204, RFC 5761 4).
-            if rtcp || (len >= 2 && (200..=204).contains(&self.buf[1])) {
-                fl.n.rtcp += 1;
-            } else if len >= 12 && self.buf[0] >> 6 == 2 {
-                let seq = u16::from_be_bytes([self.buf[2], self.buf[3]]);
-                let ts = u32::from_be_bytes([self.buf[4], self.buf[5], self.buf[6], self.buf[7]]);
-                match fl.n.last_seq.map(|l| seq.wrapping_sub(l.wrapping_add(1))) {
-                    Some(0) => {
-                        let (step, d) = (if self.buf[1] & 0x7f == 111 { 960 } else { 160 }, ts.wrapping_sub(fl.n.last_ts));
-                        fl.n.ts_skipped += if d > step && d < 1 << 31 { u64::from(d / step - 1) } else { 0 };
+    /// One `sendmmsg` for a side's queued packets (a second for what a short write left).
+    fn flush(&mut self, side: usize) {
+        let fd = self.sides[side].rtp.as_raw_fd();
+        let batch = &mut self.batches[side];
+        let mut start = 0;
+        for _ in 0..2 {
+            if start >= batch.n {
+                break;
+            }
+            let iov: [[IoSlice; 1]; BATCH] = std::array::from_fn(|i| [IoSlice::new(&batch.bufs[i][..batch.lens[i]])]);
+            match sendmmsg(fd, &mut batch.hdrs, &iov[start..batch.n], &batch.dests[start..batch.n], [], MsgFlags::empty()) {
+                Ok(r) => {
+                    let sent = r.count();
+                    for &f in &batch.flows[start..start + sent] {
+                        self.flows[f].n.sent += 1;
                     }
-                    Some(gap) => {
-                        fl.n.seq_errors += 1;
-                        fl.n.gap_packets += if gap < 0x8000 { u64::from(gap) } else { 0 }; // else: reordered
-                    }
-                    None => {}
+                    start += sent.max(1);
                 }
-                fl.n.last_ts = ts;
-                (fl.n.recv, fl.n.last_seq) = (fl.n.recv + 1, Some(seq));
+                Err(_) => break,
+            }
+        }
+        for &f in &batch.flows[start.min(batch.n)..batch.n] {
+            self.flows[f].n.send_errors += 1;
+        }
+        batch.n = 0;
+    }
+
+    /// Reads every reply queued on the shared sockets; RTCP (on the odd port, or multiplexed:
+    /// packet types 200-204, RFC 5761 4) is only counted.
+    fn drain(&mut self) {
+        for side in 0..2 {
+            while self.sides[side].rtcp.recv_from(&mut self.rx_bufs[..2048]).is_ok() {
+                self.rtcp += 1;
+            }
+            loop {
+                let fd = self.sides[side].rtp.as_raw_fd();
+                let mut got = [(0usize, 0u16); BATCH];
+                let n = {
+                    let mut chunks = self.rx_bufs.chunks_mut(2048);
+                    let iov: [[IoSliceMut; 1]; BATCH] = std::array::from_fn(|_| [IoSliceMut::new(chunks.next().unwrap_or_default())]);
+                    let Ok(r) = recvmmsg(fd, &mut self.rx_hdrs, &iov, MsgFlags::MSG_DONTWAIT, None) else { break };
+                    let mut n = 0;
+                    for m in r {
+                        got[n] = (m.bytes, m.address.map_or(0, |a: SockaddrIn| a.port()));
+                        n += 1;
+                    }
+                    n
+                };
+                for (k, &(len, port)) in got[..n].iter().enumerate() {
+                    let pkt = &self.rx_bufs[k * 2048..k * 2048 + len];
+                    let f = self.by_port[usize::from(port)] as usize;
+                    if len >= 2 && (200..=204).contains(&pkt[1]) {
+                        self.rtcp += 1;
+                    } else if let (Some(fl), true) = (self.flows.get_mut(f), len >= 12 && pkt[0] >> 6 == 2) {
+                        count_rtp(&mut fl.n, pkt);
+                    }
+                }
+                if n < BATCH {
+                    break;
+                }
             }
         }
     }
@@ -525,7 +682,7 @@ impl Gen {
 
     /// The SDP of flow `f` (call `f / 2`): PCMU + telephone-event, or Opus only (caller, opus).
     fn sdp(&self, f: usize) -> String {
-        let port = self.flows[f].sock.local_addr().map(|a| a.port()).unwrap_or(0);
+        let port = self.sides[usize::from(!self.flows[f].a_side)].port;
         let media = if self.flows[f].opus {
             format!("m=audio {port} RTP/AVP 111\r\na=rtpmap:111 opus/48000/2\r\n")
         } else {
@@ -638,8 +795,11 @@ impl Gen {
                 c.target = m.hdr("contact", "m").map(uri).unwrap_or("").to_owned();
                 c.route = m.all("record-route", "").rev().map(str::to_owned).collect();
                 (c.state, c.status) = (CallState::Up, code);
-                c.anchored = remote.is_some() && remote != self.flows[2 * i + 1].sock.local_addr().ok();
+                c.anchored = remote.is_some_and(|r| r != SocketAddr::new(LOCAL, self.sides[1].port));
                 (self.flows[2 * i].dest, self.flows[2 * i].active) = (remote, remote.is_some());
+                if let Some(r) = remote {
+                    self.by_port[usize::from(r.port())] = (2 * i) as u32;
+                }
             }
             if self.calls[i].state == CallState::Up {
                 let ack = self.uac_request(i, "ACK"); // also for a resent 200: its ACK was lost
@@ -674,6 +834,7 @@ impl Gen {
         };
         self.send_sip(true, &response(m, 100, "Trying", None, ""), src);
         self.flows[2 * i + 1].dest = Some(remote);
+        self.by_port[usize::from(remote.port())] = (2 * i + 1) as u32;
         let ok = response(m, 200, "OK", Some(&format!("{:x}-{i}", self.run_id)), &self.sdp(2 * i + 1));
         self.send_sip(true, &ok, src);
         let last_tx = self.epoch.elapsed();
@@ -765,7 +926,7 @@ impl Gen {
             ("gap_lost", sum(|n| n.gap_packets).to_string()),
             ("gap_loss_pct", format!("{:.4}", loss(recv_ab + recv_ba + sum(|n| n.gap_packets), recv_ab + recv_ba))),
             ("send_errors", sum(|n| n.send_errors).to_string()),
-            ("rtcp_recv", sum(|n| n.rtcp).to_string()),
+            ("rtcp_recv", self.rtcp.to_string()),
             ("ts_skipped", sum(|n| n.ts_skipped).to_string()),
             ("rss_before_kb", opt(rss[0])),
             ("rss_up_kb", opt(rss[1])),
@@ -777,6 +938,25 @@ impl Gen {
         let body: Vec<String> = fields.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
         println!("{{{}}}", body.join(","));
     }
+}
+
+/// Sequence and timestamp accounting of one received RTP packet of a flow.
+fn count_rtp(n: &mut Counts, pkt: &[u8]) {
+    let seq = u16::from_be_bytes([pkt[2], pkt[3]]);
+    let ts = u32::from_be_bytes([pkt[4], pkt[5], pkt[6], pkt[7]]);
+    match n.last_seq.map(|l| seq.wrapping_sub(l.wrapping_add(1))) {
+        Some(0) => {
+            let (step, d) = (if pkt[1] & 0x7f == 111 { 960 } else { 160 }, ts.wrapping_sub(n.last_ts));
+            n.ts_skipped += if d > step && d < 1 << 31 { u64::from(d / step - 1) } else { 0 };
+        }
+        Some(gap) => {
+            n.seq_errors += 1;
+            n.gap_packets += if gap < 0x8000 { u64::from(gap) } else { 0 }; // else: reordered
+        }
+        None => {}
+    }
+    n.last_ts = ts;
+    (n.recv, n.last_seq) = (n.recv + 1, Some(seq));
 }
 
 /// A SIP message viewed in place: start line, header fields, body (RFC 3261 7). Folded header
