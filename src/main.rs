@@ -40,12 +40,23 @@ enum Command {
 // mimalloc returns freed memory to the OS, so after a burst of calls the
 // switch's resident size falls back (glibc's allocator kept it); it is also
 // faster for the many small, short-lived allocations of SIP messages. Its v2
-// line, not v3: after 1,000 relayed media calls ended, v3 still held 10 MB
-// (30 % of the growth) 35 s later, v2 gave all of it back (benches/MEDIA.md).
+// line, with purging at once: v3 kept 30 % of the memory of 1,000 relayed
+// media calls 35 s after they ended; v2 with its default 10 ms purge delay
+// gave those back but kept 29 MB after 7,500 signalling-only calls, because a
+// delayed purge runs only when the thread allocates again, and an idle
+// switch does not. With no delay both come back to within 2 MB of idle
+// (benches/MEDIA.md).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// `mi_option_purge_delay` in mimalloc v2's `mi_option_e` (mimalloc.h); the
+/// Rust bindings name no constant for it.
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
 fn main() -> ExitCode {
+    // SAFETY: mi_option_set only stores an integer in mimalloc's option
+    // table; it runs before any other thread exists.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) };
     let cli = Cli::parse();
     match cli.command {
         Command::Check { config } => match load(config.as_ref()) {
