@@ -34,7 +34,8 @@ use super::stretch::Stretcher;
 use super::unwrap::{SeqUnwrapper, TsUnwrapper};
 use super::{Insert, JitterConfig, JitterStats, MAX_PAYLOAD, PacketInfo, Pop};
 
-/// Longest payload, in time, the sync buffer makes room for (Opus allows 120 ms).
+/// Longest payload, in time, the sync buffer can make room for (Opus allows
+/// 120 ms); [`JitterConfig::max_frame`] may ask for less.
 const MAX_FRAME_MS: u32 = 120;
 /// Concealment played after playout runs dry, before switching to silence.
 const CONCEAL_LIMIT_MS: u32 = 60;
@@ -47,12 +48,12 @@ const ACCEL_MIN_US: i64 = 8_000;
 /// Packets recorded per tick by [`JitterBuffer::last_played`].
 const MAX_PLAYED: usize = 16;
 /// Initial size of the payload arena. Only waiting packets take room in it
-/// (a few on a calm network: 4 KB is 25 G.711 packets of 20 ms); it is
+/// (a few on a calm network: 2 KB is 12 G.711 packets of 20 ms); it is
 /// compacted when its end is reached and doubles, up to every slot at
 /// `max_payload`, when the waiting bytes do not fit. Reserving
 /// `max_packets * max_payload` up front was most of a transcoded call's
 /// memory.
-const ARENA_START: usize = 4096;
+const ARENA_START: usize = 2048;
 
 /// A packet whose decoding began in the last [`JitterBuffer::pop`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -157,7 +158,8 @@ impl JitterBuffer {
         };
         let arena = (cfg.max_packets * cfg.max_payload).min(ARENA_START.max(cfg.max_payload));
         let tick = ((cfg.frame.as_micros() * u128::from(rate) / 1_000_000) as usize).max(1);
-        let max_frame = (rate * MAX_FRAME_MS / 1000) as usize;
+        let frame_ms = (cfg.max_frame.as_millis() as u32).clamp(1, MAX_FRAME_MS);
+        let max_frame = (rate * frame_ms / 1000) as usize;
         let empty = Slot {
             state: SlotState::Empty,
             seq: -1,
