@@ -2,7 +2,9 @@
 //! each tick plays.
 //!
 //! Call order: `insert(now, ..)` per arriving packet, `pop(now, ..)` once per
-//! tick. Storage is allocated in [`JitterBuffer::new`] only.
+//! tick. Storage is allocated in [`JitterBuffer::new`], except the payload
+//! arena, which grows when more payload bytes wait than ever before (see
+//! [`ARENA_START`]), so never in a steady state.
 //!
 //! Each tick drains `tick` samples from the *sync buffer* (decoded, unplayed
 //! PCM) and refills it first, one step at a time:
@@ -32,7 +34,8 @@ use super::stretch::Stretcher;
 use super::unwrap::{SeqUnwrapper, TsUnwrapper};
 use super::{Insert, JitterConfig, JitterStats, MAX_PAYLOAD, PacketInfo, Pop};
 
-/// Longest payload, in time, the sync buffer makes room for (Opus allows 120 ms).
+/// Longest payload, in time, the sync buffer can make room for (Opus allows
+/// 120 ms); [`JitterConfig::max_frame`] may ask for less.
 const MAX_FRAME_MS: u32 = 120;
 /// Concealment played after playout runs dry, before switching to silence.
 const CONCEAL_LIMIT_MS: u32 = 60;
@@ -44,6 +47,13 @@ const MAX_MISORDER: i64 = 100;
 const ACCEL_MIN_US: i64 = 8_000;
 /// Packets recorded per tick by [`JitterBuffer::last_played`].
 const MAX_PLAYED: usize = 16;
+/// Initial size of the payload arena. Only waiting packets take room in it
+/// (a few on a calm network: 2 KB is 12 G.711 packets of 20 ms); it is
+/// compacted when its end is reached and doubles, up to every slot at
+/// `max_payload`, when the waiting bytes do not fit. Reserving
+/// `max_packets * max_payload` up front was most of a transcoded call's
+/// memory.
+const ARENA_START: usize = 2048;
 
 /// A packet whose decoding began in the last [`JitterBuffer::pop`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -70,6 +80,8 @@ struct Slot {
     seq: i64,
     ts: i64,
     len: usize,
+    /// Offset of the payload in the arena.
+    at: usize,
     marker: bool,
 }
 
@@ -103,7 +115,9 @@ pub struct JitterBuffer {
     tick: usize,
     max_frame: usize,
     slots: Vec<Slot>,
+    /// Payload bytes of the slots, at `Slot::at`; written from `arena_end`.
     payloads: Vec<u8>,
+    arena_end: usize,
     sync: Vec<i16>,
     head: usize,
     len: usize,
@@ -142,21 +156,24 @@ impl JitterBuffer {
             max_payload: cfg.max_payload.clamp(1, MAX_PAYLOAD),
             ..cfg
         };
-        let stride = cfg.max_payload;
+        let arena = (cfg.max_packets * cfg.max_payload).min(ARENA_START.max(cfg.max_payload));
         let tick = ((cfg.frame.as_micros() * u128::from(rate) / 1_000_000) as usize).max(1);
-        let max_frame = (rate * MAX_FRAME_MS / 1000) as usize;
+        let frame_ms = (cfg.max_frame.as_millis() as u32).clamp(1, MAX_FRAME_MS);
+        let max_frame = (rate * frame_ms / 1000) as usize;
         let empty = Slot {
             state: SlotState::Empty,
             seq: -1,
             ts: 0,
             len: 0,
+            at: 0,
             marker: false,
         };
         JitterBuffer {
             tick,
             max_frame,
             slots: vec![empty; cfg.max_packets],
-            payloads: vec![0; cfg.max_packets * stride],
+            payloads: vec![0; arena],
+            arena_end: 0,
             // Leftover (< tick) + the longest frame + half of it from expand.
             sync: vec![0; 2 * tick + max_frame * 2],
             head: 0,
@@ -223,15 +240,18 @@ impl JitterBuffer {
             self.stats.overflow += 1;
             return Insert::Overflow;
         }
+        // Whatever the slot held before is done with: its bytes are free.
+        self.slots[idx].state = SlotState::Empty;
+        let at = self.reserve(payload.len());
+        self.payloads[at..at + payload.len()].copy_from_slice(payload);
         self.slots[idx] = Slot {
             state: SlotState::Waiting,
             seq: useq,
             ts: uts,
             len: payload.len(),
+            at,
             marker: pkt.marker,
         };
-        let at = idx * self.cfg.max_payload;
-        self.payloads[at..at + payload.len()].copy_from_slice(payload);
         if useq < self.newest_seq {
             self.stats.reordered += 1;
         }
@@ -397,6 +417,7 @@ impl JitterBuffer {
             s.state = SlotState::Empty;
             s.seq = -1;
         }
+        self.arena_end = 0;
         self.head = 0;
         self.len = 0;
         self.mode = Mode::Start;
@@ -404,6 +425,50 @@ impl JitterBuffer {
         self.frame_ts =
             i64::from(self.cfg.clock_rate) * self.cfg.frame.as_micros() as i64 / 1_000_000;
         self.frame_samples = self.tick;
+    }
+
+    /// Room for `len` payload bytes at the arena's end: compacts the waiting
+    /// payloads to the front when the end is reached, and grows the arena
+    /// when they still leave too little room. Returns the offset.
+    fn reserve(&mut self, len: usize) -> usize {
+        if self.arena_end + len > self.payloads.len() {
+            self.compact();
+        }
+        if self.arena_end + len > self.payloads.len() {
+            // Every other slot waiting at max_payload plus this one fits in
+            // max_packets * max_payload, so the cap is never too small.
+            let cap = self.slots.len() * self.cfg.max_payload;
+            let size = (self.payloads.len() * 2).max(self.arena_end + len).min(cap);
+            self.payloads.resize(size.max(self.arena_end + len), 0);
+        }
+        let at = self.arena_end;
+        self.arena_end += len;
+        at
+    }
+
+    /// Moves the waiting payloads to the front of the arena, keeping their
+    /// order (each moves down, so nothing is overwritten before it moved).
+    fn compact(&mut self) {
+        let mut write = 0;
+        let mut from = 0;
+        loop {
+            // The waiting payload with the lowest offset not yet moved; a
+            // few are waiting, so a scan per payload costs little, once per
+            // arena's worth of packets.
+            let next = self
+                .slots
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| s.state == SlotState::Waiting && s.at >= from)
+                .min_by_key(|(_, s)| s.at)
+                .map(|(i, s)| (i, s.at, s.len));
+            let Some((i, at, len)) = next else { break };
+            self.payloads.copy_within(at..at + len, write);
+            self.slots[i].at = write;
+            write += len;
+            from = at + len.max(1);
+        }
+        self.arena_end = write;
     }
 
     /// The first waiting packet at or after `from`, in sequence order.
@@ -465,7 +530,7 @@ impl JitterBuffer {
         let tail = self.head + self.len;
         let mut got = 0;
         if self.slots[later].seq == self.next_seq + 1 {
-            let at = later * self.cfg.max_payload;
+            let at = self.slots[later].at;
             let payload = &self.payloads[at..at + self.slots[later].len];
             if let Some(n) = dec.decode_fec(payload, &mut self.sync[tail..tail + self.max_frame]) {
                 got = n.min(self.max_frame);
@@ -546,7 +611,7 @@ impl JitterBuffer {
         self.make_room(self.max_frame);
         let r = self.len;
         let tail = self.head + self.len;
-        let at = i * self.cfg.max_payload;
+        let at = slot.at;
         let decoded = dec.decode(
             &self.payloads[at..at + slot.len],
             &mut self.sync[tail..tail + self.max_frame],

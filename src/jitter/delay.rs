@@ -21,6 +21,13 @@
 //!   histogram forgets them.
 //!
 //! Sender clock drift moves transit slowly; the two-second window follows it.
+//!
+//! Cost per packet is O(1) in the histogram size: forgetting multiplies one
+//! global scale instead of every bucket (buckets are stored divided by it,
+//! renormalised when it gets small), the total mass is kept as a running sum,
+//! and the quantile scan stops at the quantile (a few buckets on a calm
+//! network). The window minimum is kept per [`WINDOW_SLICE_US`] of arrival
+//! time, so the window is a fixed ring of slices rather than every packet.
 
 use std::time::Duration;
 
@@ -45,18 +52,31 @@ const PEAK_PERIOD_US: i64 = 8_000_000;
 const START_TARGET_US: i64 = 40_000;
 /// Samples after which the histogram alone sets the target.
 const START_SAMPLES: u64 = 50;
-/// Transit samples kept (enough for two seconds of 10 ms packets).
-const WINDOW_CAP: usize = 256;
+/// The window's resolution: its minimum is the minimum over the slices of
+/// this much arrival time that the window covers (so the window spans 2 to
+/// 2.1 s, never less).
+pub const WINDOW_SLICE_US: i64 = 100_000;
+/// Slices in the window ring: the newest slice and the 2 s before it.
+const SLICES: usize = (WINDOW_US / WINDOW_SLICE_US) as usize + 1;
+/// The global scale below which the stored buckets are renormalised (f32
+/// buckets then hold at most about 1e15 times the real mass, far from
+/// overflow, and 1/scale stays exact enough).
+const RENORMALISE_BELOW: f64 = 1e-15;
 
 /// Relative-delay histogram, transit window and peak detector.
 #[derive(Debug, Clone)]
 pub struct DelayEstimator {
-    hist: Vec<f64>,
+    /// Bucket masses divided by `scale` (the real mass is `hist[i] * scale`);
+    /// f32 is ample for a quantile at 2 ms resolution and halves the size.
+    hist: Vec<f32>,
+    /// Product of the forgetting factors since the last renormalisation.
+    scale: f64,
+    /// Sum of `hist` (stored units), kept as buckets change.
+    total: f64,
     samples: u64,
-    /// Ring of (arrival, transit) of recent packets, oldest first from `head`.
-    window: Vec<(i64, i64)>,
-    head: usize,
-    len: usize,
+    /// Smallest transit per slice of arrival time: `(slice, transit)`, at
+    /// index `slice % SLICES`; a stale slice number means empty.
+    window: [(i64, i64); SLICES],
     min_transit_us: Option<i64>,
     quantile_us: i64,
     last_peak_us: Option<i64>,
@@ -73,10 +93,10 @@ impl DelayEstimator {
         let buckets = (max_us / BUCKET_US) as usize + 1;
         DelayEstimator {
             hist: vec![0.0; buckets],
+            scale: 1.0,
+            total: 0.0,
             samples: 0,
-            window: vec![(0, 0); WINDOW_CAP],
-            head: 0,
-            len: 0,
+            window: [(i64::MIN, 0); SLICES],
             min_transit_us: None,
             quantile_us: 0,
             last_peak_us: None,
@@ -90,6 +110,8 @@ impl DelayEstimator {
     /// Forgets everything (a new network path may follow).
     pub fn reset(&mut self) {
         self.hist.fill(0.0);
+        self.scale = 1.0;
+        self.total = 0.0;
         self.samples = 0;
         self.restart_window();
         self.quantile_us = 0;
@@ -101,8 +123,7 @@ impl DelayEstimator {
     /// Forgets the transit window only: a new stream has a new timestamp
     /// origin, but the network's jitter is still what the histogram says.
     pub fn restart_window(&mut self) {
-        self.head = 0;
-        self.len = 0;
+        self.window = [(i64::MIN, 0); SLICES];
         self.min_transit_us = None;
     }
 
@@ -153,24 +174,23 @@ impl DelayEstimator {
     }
 
     fn push_window(&mut self, arrival_us: i64, transit: i64) {
-        let cap = self.window.len();
-        let tail = (self.head + self.len) % cap;
-        self.window[tail] = (arrival_us, transit);
-        if self.len == cap {
-            self.head = (self.head + 1) % cap;
+        let slice = arrival_us.div_euclid(WINDOW_SLICE_US);
+        let entry = &mut self.window[slice.rem_euclid(SLICES as i64) as usize];
+        if entry.0 == slice {
+            entry.1 = entry.1.min(transit);
         } else {
-            self.len += 1;
+            *entry = (slice, transit);
         }
         // Expire by the newest arrival, not by the clock: across a silence
         // the last talkspurt's fastest packet is still the best reference.
-        while self.len > 1 && arrival_us - self.window[self.head].0 > WINDOW_US {
-            self.head = (self.head + 1) % cap;
-            self.len -= 1;
-        }
-        let mut min = i64::MAX;
-        for i in 0..self.len {
-            min = min.min(self.window[(self.head + i) % cap].1);
-        }
+        let oldest = slice - (SLICES as i64 - 1);
+        let min = self
+            .window
+            .iter()
+            .filter(|(s, _)| (oldest..=slice).contains(s))
+            .map(|&(_, t)| t)
+            .min()
+            .unwrap_or(transit);
         self.min_transit_us = Some(min);
     }
 
@@ -180,19 +200,33 @@ impl DelayEstimator {
         let f = 1.0 - (1.0 - FORGET.min(1.0 - 1.0 / self.samples as f64)) * weight;
         let last = self.hist.len() - 1;
         let bucket = ((rel_us / BUCKET_US) as usize).min(last);
-        for h in &mut self.hist {
-            *h *= f;
+        // Every real mass times f: the scale takes it; the new mass 1 - f
+        // is stored divided by the new scale.
+        self.scale *= f;
+        if self.scale < RENORMALISE_BELOW || f == 0.0 {
+            self.renormalise();
         }
-        self.hist[bucket] += 1.0 - f;
+        let add = (1.0 - f) / self.scale.max(f64::MIN_POSITIVE);
+        self.hist[bucket] += add as f32;
+        self.total += add;
         self.quantile_us = self.quantile();
     }
 
+    /// Folds the scale into the buckets (`scale` back to 1).
+    fn renormalise(&mut self) {
+        let scale = self.scale;
+        for h in &mut self.hist {
+            *h = (f64::from(*h) * scale) as f32;
+        }
+        self.scale = 1.0;
+        self.total = self.hist.iter().map(|&h| f64::from(h)).sum();
+    }
+
     fn quantile(&self) -> i64 {
-        let total: f64 = self.hist.iter().sum();
-        let want = total * QUANTILE;
+        let want = self.total * QUANTILE;
         let mut acc = 0.0;
-        for (i, h) in self.hist.iter().enumerate() {
-            acc += h;
+        for (i, &h) in self.hist.iter().enumerate() {
+            acc += f64::from(h);
             if acc >= want {
                 return (i as i64 + 1) * BUCKET_US;
             }
@@ -207,10 +241,11 @@ impl DelayEstimator {
         }
         let n = self.hist.len();
         let k = k.min(n - 1);
-        let low: f64 = self.hist[..=k].iter().sum();
+        let low: f64 = self.hist[..=k].iter().map(|&h| f64::from(h)).sum();
         self.hist.copy_within(k + 1.., 1);
-        self.hist[0] = low;
+        self.hist[0] = low as f32;
         self.hist[n - k..].fill(0.0);
+        self.total = self.hist.iter().map(|&h| f64::from(h)).sum();
         self.quantile_us = self.quantile();
     }
 

@@ -59,6 +59,10 @@ pub struct JitterConfig {
     /// Packet slots in the ring (each holds `max_payload` bytes). Default 100:
     /// one second of 10 ms packets.
     pub max_packets: usize,
+    /// Longest audio one packet decodes to, which the PCM buffer makes room
+    /// for (at most 120 ms, Opus's longest packet; the default). A decoder
+    /// that returns more is cut to it.
+    pub max_frame: Duration,
     /// Largest payload a slot stores (at most [`MAX_PAYLOAD`]); anything
     /// bigger is refused ([`Insert::Oversized`]). Default [`MAX_PAYLOAD`]; a
     /// call sizes it to its codec, which is most of a buffer's memory.
@@ -74,6 +78,7 @@ impl Default for JitterConfig {
             min_delay: Duration::ZERO,
             max_delay: Duration::from_secs(1),
             max_packets: 100,
+            max_frame: Duration::from_millis(120),
             max_payload: MAX_PAYLOAD,
         }
     }

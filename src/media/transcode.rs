@@ -64,7 +64,6 @@ pub(crate) struct Transcoder {
     fifo: Vec<i16>,
     fifo_len: usize,
     frame_out: usize,
-    encoded: Vec<u8>,
     ssrc: u32,
     seq: u16,
     ts: u32,
@@ -72,7 +71,8 @@ pub(crate) struct Transcoder {
     marker_next: bool,
     /// Whether any tick of the frame being filled had audio from X.
     frame_has_audio: bool,
-    detector: Option<DtmfDetector>,
+    /// Boxed: most directions have none, and it is 1.7 KB inline.
+    detector: Option<Box<DtmfDetector>>,
     digits: DigitTracker,
     tone: DtmfGenerator,
     /// The digit being played as a tone and the tone sample count when it began.
@@ -82,7 +82,10 @@ pub(crate) struct Transcoder {
     events: Option<EventSender>,
     /// Timestamp the event being sent started at, to tell the sender how far it is.
     event_ts: u32,
-    queue: Box<[[u8; MTU]; QUEUE]>,
+    /// `QUEUE` packets of `slot` bytes each, back to back.
+    queue: Box<[u8]>,
+    /// Room per queued packet: a header and Y's largest audio payload.
+    slot: usize,
     queue_meta: [(usize, u16, u32, usize); QUEUE],
     queue_head: usize,
     queue_len: usize,
@@ -102,6 +105,12 @@ impl Transcoder {
         // the negotiated ptime), a second's worth of them: most of a
         // transcoded call's memory is here.
         let ptime = from.ptime_ms.clamp(10, 120);
+        // What one of X's packets can decode to: three ptimes of G.711 or
+        // G.722 (as the slots allow), any Opus frame (up to 120 ms).
+        let max_frame_ms = match from.codec {
+            CodecKind::Pcmu | CodecKind::Pcma | CodecKind::G722 => u64::from(ptime * 3),
+            _ => 120,
+        };
         let max_payload = match from.codec {
             CodecKind::Pcmu | CodecKind::Pcma | CodecKind::G722 => (8 * ptime * 3) as usize,
             CodecKind::Opus => 640,
@@ -113,6 +122,7 @@ impl Transcoder {
             frame: tick,
             max_packets: (1200 / ptime as usize).clamp(16, 100),
             max_payload,
+            max_frame: Duration::from_millis(max_frame_ms),
             ..JitterConfig::default()
         });
         let resampler = if in_rate == out_rate {
@@ -123,8 +133,15 @@ impl Transcoder {
         let per_tick_in = (in_rate * tick_ms / 1000) as usize;
         let per_tick_out = (out_rate * tick_ms / 1000) as usize;
         let frame_out = (out_rate * to.ptime_ms / 1000) as usize;
+        // A queued packet holds a header and one frame for Y: G.711 and
+        // G.722 take a byte per 8 kHz sample (events, 4 bytes, fit too);
+        // Opus and L16 get a whole MTU.
+        let slot = match to.codec {
+            CodecKind::Pcmu | CodecKind::Pcma | CodecKind::G722 => (12 + 8 * to.ptime_ms as usize).clamp(64, MTU),
+            _ => MTU,
+        };
         let detector = if from.telephone_event.is_none() && to.telephone_event.is_some() {
-            DtmfDetector::new(in_rate).ok()
+            DtmfDetector::new(in_rate).ok().map(Box::new)
         } else {
             None
         };
@@ -147,7 +164,6 @@ impl Transcoder {
             fifo: vec![0; frame_out + per_tick_out],
             fifo_len: 0,
             frame_out,
-            encoded: vec![0; MTU],
             ssrc,
             seq: (ssrc >> 16) as u16,
             ts: ssrc.rotate_left(7),
@@ -162,7 +178,8 @@ impl Transcoder {
             // Updates every packet interval at -10 dBm0 (RFC 4733 §2.5.1.2).
             events: to.telephone_event.map(|_| EventSender::new(to.codec.rtp_clock_rate() * to.ptime_ms / 1000, 10)),
             event_ts: 0,
-            queue: Box::new([[0; MTU]; QUEUE]),
+            queue: vec![0; QUEUE * slot].into_boxed_slice(),
+            slot,
             queue_meta: [(0, 0, 0, 0); QUEUE],
             queue_head: 0,
             queue_len: 0,
@@ -329,35 +346,52 @@ impl Transcoder {
         if silent && !sent_event {
             self.marker_next = true;
         } else if !sent_event {
-            match self.encoder.encode(&self.fifo[..self.frame_out], &mut self.encoded) {
-                Ok(len) => {
-                    let marker = std::mem::take(&mut self.marker_next);
-                    let (pt, ts) = (self.to_pt, self.ts);
-                    let payload = std::mem::take(&mut self.encoded);
-                    self.push_packet(pt, marker, ts, &payload[..len]);
-                    self.encoded = payload;
-                }
-                Err(e) => tracing::debug!(error = %e, "encode failed; frame skipped"),
-            }
+            self.push_audio();
         }
         self.ts = self.ts.wrapping_add(self.ts_step);
     }
 
-    fn push_packet(&mut self, pt: u8, marker: bool, ts: u32, payload: &[u8]) {
+    /// The next free queue slot's index and bytes, if any.
+    fn free_slot(&mut self) -> Option<(usize, &mut [u8])> {
+        if self.queue_len == QUEUE {
+            return None;
+        }
+        let i = (self.queue_head + self.queue_len) % QUEUE;
+        Some((i, &mut self.queue[i * self.slot..(i + 1) * self.slot]))
+    }
+
+    /// Encodes the frame at the front of the FIFO straight into a queue
+    /// slot, behind the header (no intermediate buffer, no copy).
+    fn push_audio(&mut self) {
+        let marker = self.marker_next;
+        let fields = crate::rtp::HeaderFields { payload_type: self.to_pt, marker, seq: self.seq, timestamp: self.ts, ssrc: self.ssrc };
+        let (seq, ts) = (self.seq, self.ts);
         if self.queue_len == QUEUE {
             return;
         }
-        let slot = (self.queue_head + self.queue_len) % QUEUE;
-        let buf = &mut self.queue[slot];
-        let Ok(hdr) = crate::rtp::write_header(
-            buf,
-            &crate::rtp::HeaderFields { payload_type: pt, marker, seq: self.seq, timestamp: ts, ssrc: self.ssrc },
-        ) else {
+        let i = (self.queue_head + self.queue_len) % QUEUE;
+        let buf = &mut self.queue[i * self.slot..(i + 1) * self.slot];
+        let Ok(hdr) = crate::rtp::write_header(buf, &fields) else { return };
+        match self.encoder.encode(&self.fifo[..self.frame_out], &mut buf[hdr..]) {
+            Ok(len) => {
+                self.marker_next = false;
+                self.queue_meta[i] = (hdr + len, seq, ts, len);
+                self.seq = self.seq.wrapping_add(1);
+                self.queue_len += 1;
+            }
+            Err(e) => tracing::debug!(error = %e, "encode failed; frame skipped"),
+        }
+    }
+
+    fn push_packet(&mut self, pt: u8, marker: bool, ts: u32, payload: &[u8]) {
+        let (seq, ssrc) = (self.seq, self.ssrc);
+        let Some((i, buf)) = self.free_slot() else { return };
+        let Ok(hdr) = crate::rtp::write_header(buf, &crate::rtp::HeaderFields { payload_type: pt, marker, seq, timestamp: ts, ssrc }) else {
             return;
         };
-        let Some(end) = hdr.checked_add(payload.len()).filter(|&e| e <= MTU) else { return };
+        let Some(end) = hdr.checked_add(payload.len()).filter(|&e| e <= buf.len()) else { return };
         buf[hdr..end].copy_from_slice(payload);
-        self.queue_meta[slot] = (end, self.seq, ts, payload.len());
+        self.queue_meta[i] = (end, seq, ts, payload.len());
         self.seq = self.seq.wrapping_add(1);
         self.queue_len += 1;
     }
@@ -372,7 +406,8 @@ impl Transcoder {
         self.queue_len -= 1;
         let (len, seq, ts, payload) = self.queue_meta[slot];
         let len = len.min(buf.len());
-        buf[..len].copy_from_slice(&self.queue[slot][..len]);
+        let at = slot * self.slot;
+        buf[..len].copy_from_slice(&self.queue[at..at + len]);
         Some((len, seq, ts, payload))
     }
 }

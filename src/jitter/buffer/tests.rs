@@ -172,6 +172,40 @@ fn plays_reordered_packets_in_order() {
 }
 
 #[test]
+fn payload_arena_compacts_and_grows_without_mixing_payloads() {
+    // Bursts of 40 reordered 320-byte packets (12.8 KB, three times the
+    // arena's first size) wait at once, then play out; after every burst
+    // each waiting slot's bytes are still its own packet's, and all play in
+    // order.
+    let mut rig = Rig::new(JitterConfig::default());
+    let start = rig.jb.payloads.len();
+    let mut t = 0;
+    let mut seq = 0u16;
+    for round in 0..5 {
+        let order: Vec<u16> = (0..40).map(|i| (i * 7 + round) % 40).collect();
+        for &i in &order {
+            let s = seq + i;
+            rig.insert(t, s, u32::from(s) * 160, false, 160);
+        }
+        for slot in rig.jb.slots.iter().filter(|s| s.state == SlotState::Waiting) {
+            let ts = slot.ts as u32;
+            assert_eq!(&rig.jb.payloads[slot.at..slot.at + slot.len], &tone(ts, 160)[..], "round {round}");
+        }
+        rig.pop_until(t, t + 2000);
+        t += 2000;
+        seq += 40;
+    }
+    let want: Vec<u16> = (0..200).collect();
+    assert_eq!(rig.played, want);
+    assert!(rig.jb.payloads.len() > start, "the arena grew for the bursts");
+    // A steady stream after the bursts reuses the arena: no growth.
+    let grown = rig.jb.payloads.len();
+    run(&mut rig, 200, 200, t, |_| 5, t + 4400);
+    assert_eq!(rig.jb.payloads.len(), grown);
+    assert_eq!(rig.jb.stats().lost, 0);
+}
+
+#[test]
 fn duplicates_are_dropped_before_and_after_playout() {
     let mut rig = Rig::new(JitterConfig::default());
     assert_eq!(rig.insert(0, 1, 160, true, 160), Insert::Accepted);
