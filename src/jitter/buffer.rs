@@ -45,6 +45,12 @@ const MAX_DROPOUT: i64 = 3000;
 const MAX_MISORDER: i64 = 100;
 /// Least waste worth an accelerate (smaller ones are not worth the artefact).
 const ACCEL_MIN_US: i64 = 8_000;
+/// Longest pause between stretch attempts after failed ones. Audio that is
+/// neither periodic nor quiet (noise, music, unvoiced runs) cannot be
+/// stretched; without a pause every tick would search pitch lags for
+/// nothing (seen: a whole noisy call long, 5 % of a transcoding switch's
+/// CPU). The pause doubles from one tick per miss up to this.
+const STRETCH_BACKOFF_MAX_US: i64 = 320_000;
 /// Packets recorded per tick by [`JitterBuffer::last_played`].
 const MAX_PLAYED: usize = 16;
 /// Initial size of the payload arena. Only waiting packets take room in it
@@ -141,6 +147,9 @@ pub struct JitterBuffer {
     played: [Played; MAX_PLAYED],
     played_len: usize,
     reset_decoder: bool,
+    /// No stretch attempt before this (after misses), and the current pause.
+    stretch_retry_us: i64,
+    stretch_backoff_us: i64,
     stats: JitterStats,
 }
 
@@ -198,6 +207,8 @@ impl JitterBuffer {
             played: [Played::default(); MAX_PLAYED],
             played_len: 0,
             reset_decoder: false,
+            stretch_retry_us: i64::MIN,
+            stretch_backoff_us: 0,
             stats: JitterStats::default(),
             cfg,
         }
@@ -425,6 +436,8 @@ impl JitterBuffer {
         self.frame_ts =
             i64::from(self.cfg.clock_rate) * self.cfg.frame.as_micros() as i64 / 1_000_000;
         self.frame_samples = self.tick;
+        self.stretch_retry_us = i64::MIN;
+        self.stretch_backoff_us = 0;
     }
 
     /// Room for `len` payload bytes at the arena's end: compacts the waiting
@@ -656,19 +669,22 @@ impl JitterBuffer {
         let slack = now_us - (self.media_us(ts) + min_transit);
         let tick_us = self.samples_us(self.tick);
         if slack < target {
+            if now_us < self.stretch_retry_us {
+                return r;
+            }
             self.make_room(n / 2);
-        }
-        let (head, len) = (self.head, self.len);
-        if slack < target {
+            let (head, len) = (self.head, self.len);
             // One tick more margin: the next decode moves a tick later.
             let want = (self.tick - r).min(n / 2);
             let added = self.stretcher.expand(&mut self.sync[head..], len, want);
             if added > 0 {
                 self.len += added;
                 self.stats.samples_added += added as u64;
+                self.stretch_backoff_us = 0;
                 f.expanded = true;
                 return if r >= added { r + added } else { r };
             }
+            self.stretch_missed(now_us, tick_us);
             return r;
         }
         let allowed = if n % self.tick == 0 {
@@ -684,18 +700,28 @@ impl JitterBuffer {
             (spare_us.max(0) * i64::from(self.cfg.sample_rate) / 1_000_000) as usize
         }
         .min(n / 2);
-        if self.samples_us(allowed) < ACCEL_MIN_US {
+        if self.samples_us(allowed) < ACCEL_MIN_US || now_us < self.stretch_retry_us {
             return r;
         }
+        let (head, len) = (self.head, self.len);
         let removed = self
             .stretcher
             .accelerate(&mut self.sync[head..head + len], len, allowed);
         if removed > 0 {
             self.len -= removed;
             self.stats.samples_removed += removed as u64;
+            self.stretch_backoff_us = 0;
             f.accelerated = true;
+        } else {
+            self.stretch_missed(now_us, tick_us);
         }
         r.saturating_sub(removed)
+    }
+
+    fn stretch_missed(&mut self, now_us: i64, tick_us: i64) {
+        self.stats.stretch_misses += 1;
+        self.stretch_backoff_us = (self.stretch_backoff_us * 2).clamp(tick_us, STRETCH_BACKOFF_MAX_US);
+        self.stretch_retry_us = now_us + self.stretch_backoff_us;
     }
 
     fn conceal(&mut self, dec: &mut dyn AudioDecoder, n: usize) -> usize {

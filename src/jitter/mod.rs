@@ -159,6 +159,10 @@ pub struct JitterStats {
     pub accelerated: u64,
     /// Ticks in which audio was time-stretched.
     pub expanded: u64,
+    /// Ticks in which the delay called for stretching or compressing but the
+    /// audio was neither periodic nor quiet enough: a pitch search for
+    /// nothing, which a calm stream should hardly ever need.
+    pub stretch_misses: u64,
     /// Ticks of silence (before the first packet or in talkspurt gaps).
     pub silence_frames: u64,
     /// Playout ran dry and then resumed with the awaited packet when it

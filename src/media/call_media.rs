@@ -402,6 +402,15 @@ impl CallMedia {
         [q(&self.legs[0]), q(&self.legs[1])]
     }
 
+    /// Jitter-buffer counters of a transcoded call, per receiving leg (A's
+    /// packets first); `None` for a relayed call, which has no buffer.
+    pub fn jitter_stats(&self) -> Option<[crate::jitter::JitterStats; 2]> {
+        match &self.path {
+            Path::Transcode(t) => Some([t[0].jitter_stats(), t[1].jitter_stats()]),
+            _ => None,
+        }
+    }
+
     /// True when packets are forwarded without decoding.
     pub fn is_relay(&self) -> bool {
         matches!(self.path, Path::Relay(_))

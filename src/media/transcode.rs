@@ -257,6 +257,11 @@ impl Transcoder {
         }
     }
 
+    /// The jitter buffer's counters for this direction.
+    pub(crate) fn jitter_stats(&self) -> crate::jitter::JitterStats {
+        self.jitter.stats()
+    }
+
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
         self.next_tick
     }

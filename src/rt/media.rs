@@ -232,7 +232,10 @@ impl Loop {
                     let quality = s.core.quality();
                     self.emit(MediaEvent::Closed { cdr_id, quality });
                     self.free.push(slot);
-                    debug!(id = s.id.0, "media closed");
+                    match s.core.jitter_stats() {
+                        Some(j) => debug!(id = s.id.0, from_a = ?j[0], from_b = ?j[1], "media closed"),
+                        None => debug!(id = s.id.0, "media closed"),
+                    }
                 }
             }
             #[allow(unreachable_patterns)]

@@ -492,3 +492,34 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn noise_that_cannot_be_stretched_is_not_searched_every_tick() {
+    // White noise is neither periodic nor quiet, so the stretcher refuses
+    // it. The start-up target leaves the buffer holding more than a calm
+    // stream needs, so every tick would want to accelerate: the attempts
+    // must back off instead of searching pitch lags 50 times a second.
+    let mut rig = Rig::new(JitterConfig::default());
+    let mut rng = 0x9e37_79b9u32;
+    let mut noise = vec![0u8; 320];
+    let secs = 10u64;
+    for i in 0..(secs * 50) as u16 {
+        for b in &mut noise {
+            rng ^= rng << 13;
+            rng ^= rng >> 17;
+            rng ^= rng << 5;
+            *b = rng as u8;
+        }
+        let t = u64::from(i) * 20;
+        let now = rig.at(t + 3);
+        rig.jb.insert(now, info(i, u32::from(i) * 160, i == 0), &noise);
+        rig.pop_until(t + 10, t + 30);
+    }
+    let st = rig.jb.stats();
+    assert_eq!((st.late, st.lost), (0, 0));
+    assert_eq!(st.accelerated + st.expanded, 0, "noise was stretched");
+    // One miss per tick would be 500; with the pause doubling to 320 ms it
+    // is about one per 320 ms after the first few.
+    assert!(st.stretch_misses > 0, "the buffer never wanted to stretch: the test tests nothing");
+    assert!(st.stretch_misses <= secs * 1000 / 320 + 10, "{} stretch attempts on noise", st.stretch_misses);
+}
