@@ -30,6 +30,8 @@ const MIN_DIGIT_MS: u32 = 60;
 /// Longest digit: a press whose end packets were all lost stops here.
 const MAX_DIGIT_MS: u32 = 5000;
 const MTU: usize = 1500;
+/// Room per millisecond of an Opus packet this switch encodes.
+const OPUS_BYTES_PER_MS: usize = 20;
 
 /// The PCM rate an Opus side works at: the other side's rate when that is
 /// narrower (nothing above its band exists to code), 48 kHz otherwise.
@@ -135,9 +137,12 @@ impl Transcoder {
         let frame_out = (out_rate * to.ptime_ms / 1000) as usize;
         // A queued packet holds a header and one frame for Y: G.711 and
         // G.722 take a byte per 8 kHz sample (events, 4 bytes, fit too);
-        // Opus and L16 get a whole MTU.
+        // Opus gets 20 bytes per ms (160 kbit/s, the encoder keeps its
+        // packets within the room it is given; voice needs a tenth of it);
+        // L16 a whole MTU.
         let slot = match to.codec {
             CodecKind::Pcmu | CodecKind::Pcma | CodecKind::G722 => (12 + 8 * to.ptime_ms as usize).clamp(64, MTU),
+            CodecKind::Opus => (12 + OPUS_BYTES_PER_MS * to.ptime_ms as usize).clamp(64, MTU),
             _ => MTU,
         };
         let detector = if from.telephone_event.is_none() && to.telephone_event.is_some() {
