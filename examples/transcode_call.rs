@@ -69,6 +69,8 @@ fn main() {
     let seconds: u64 = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(10);
     let opus = prepare(CodecKind::Opus, 48_000);
     let pcmu = prepare(CodecKind::Pcmu, 8_000);
+    // The virtual clock's origin; everything after is t0 + simulated time.
+    #[allow(clippy::disallowed_methods)]
     let t0 = Instant::now();
     let cfg = MediaConfig {
         timeout: Some(Duration::from_secs(60)),

@@ -338,7 +338,7 @@ pub struct DtmfDetector {
     /// at the precision the decisions need (dB levels, 1.5 % deviations).
     /// Shared by every detector at the same rate (3.3 KB at 8 kHz, 20 KB at
     /// 48 kHz: per call it was a good part of a transcoded call's memory).
-    table: Arc<[[[f32; BINS]; 2]]>,
+    table: Table,
     /// `e^{-j 2π f H / rate}` per bin: rotates a sub-block's sum to its place
     /// in the window.
     hop: [Cx; BINS],
@@ -697,10 +697,13 @@ impl DtmfDetector {
     }
 }
 
+/// Sub-block DFT coefficients: per position, real row then imaginary row.
+type Table = Arc<[[[f32; BINS]; 2]]>;
+
 /// The sub-block DFT table for `rate`, computed once per rate and shared
 /// (detectors are made at call set-up, never per packet).
-fn shared_table(rate: u32, sub_len: usize, freqs: &[f64; BINS]) -> Arc<[[[f32; BINS]; 2]]> {
-    static TABLES: Mutex<Vec<(u32, Arc<[[[f32; BINS]; 2]]>)>> = Mutex::new(Vec::new());
+fn shared_table(rate: u32, sub_len: usize, freqs: &[f64; BINS]) -> Table {
+    static TABLES: Mutex<Vec<(u32, Table)>> = Mutex::new(Vec::new());
     let mut tables = TABLES.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     if let Some((_, t)) = tables.iter().find(|(r, _)| *r == rate) {
         return Arc::clone(t);
@@ -714,7 +717,7 @@ fn shared_table(rate: u32, sub_len: usize, freqs: &[f64; BINS]) -> Arc<[[[f32; B
             rows[1][b] = c.im as f32;
         }
     }
-    let table: Arc<[[[f32; BINS]; 2]]> = table.into();
+    let table: Table = table.into();
     tables.push((rate, Arc::clone(&table)));
     table
 }

@@ -1,5 +1,7 @@
 //! The data path in virtual time: relay rewrites, latching, RTCP, the media
 //! timeout, DTMF from SIP INFO, and transcoding producing the other codec.
+//! Each test reads the clock once, for its virtual time origin.
+#![allow(clippy::disallowed_methods)]
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
