@@ -6,6 +6,7 @@
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod config;
+pub mod dialplan;
 pub mod engine;
 pub mod jitter;
 pub mod media;

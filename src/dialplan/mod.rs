@@ -1,0 +1,25 @@
+//! Dialplans: the routing and IVR language telecom engineers write in `dialplans/`.
+//!
+//! `syntax` splits files into statements; `action`, `condition`, `pattern` and `template`
+//! give them types; `plan` cross-checks a whole directory and indexes each context
+//! (`index`); `walk` runs a plan for one call. Nothing here does I/O except `Plan::load`
+//! reading the files, and nothing reads a clock: wall time is passed in.
+//!
+//! The language is described in `dialplans/README.md`; why it is not TOML is in
+//! ARCHITECTURE.md.
+
+mod action;
+mod condition;
+mod error;
+mod index;
+mod pattern;
+mod plan;
+mod syntax;
+mod template;
+mod walk;
+
+pub use action::{Action, BridgeTarget, Cause, HuntMode, Menu, Step, ToneKind};
+pub use error::{Diagnostic, DialplanError, Pos};
+pub use plan::{Context, EMBEDDED, Extension, Origin, PROMPT_EXTENSIONS, Plan};
+pub use template::{Template, Vars};
+pub use walk::{Decision, Session, Target, describe};

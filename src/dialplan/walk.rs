@@ -1,0 +1,402 @@
+//! Running a plan for one call, sans-IO: the session steps through actions that need no
+//! media (`set`, `goto`, `gosub`/`return`, `if`, `transfer`) and stops at the first one the
+//! switch must act on, returning it as a [`Decision`]. The caller acts, then calls
+//! [`Session::next`] again to go on (after a failed `bridge`, to the next line).
+//!
+//! A session holds an `Arc<Plan>`: a reload gives new calls the new plan, while this call
+//! finishes on the one it started with.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::action::{Action, BridgeTarget, Cause, HuntMode, Step};
+use super::condition::Facts;
+use super::index::EntryId;
+use super::plan::{ExtMatch, Origin, Plan};
+use super::template::Vars;
+
+/// Longest chain of actions without a decision: a `goto` loop ends here, not in a hang.
+const MAX_STEPS: u32 = 1000;
+/// Deepest `gosub` nesting.
+const MAX_DEPTH: usize = 32;
+
+/// What the switch must do next for this call.
+#[derive(Debug)]
+pub enum Decision {
+    /// Ring these; if none answers, call `next` again.
+    Bridge {
+        /// Users and trunks with expanded numbers, in order.
+        targets: Vec<Target>,
+        /// In turn or all at once.
+        mode: HuntMode,
+        /// Per target (sequence) or overall (parallel).
+        timeout: Duration,
+    },
+    /// End the call with this cause.
+    Hangup(Cause),
+    /// A media action (answer, playback, menu, record, …) for the IVR side of the switch.
+    Media(Step),
+    /// The extension ran out of actions: hang up normally.
+    End,
+    /// No extension matched the number (404).
+    NoRoute,
+    /// No context takes calls from this origin (403).
+    NoContext,
+    /// A `goto` loop or a `gosub` too deep: the plan is broken for this call (500).
+    Loop,
+}
+
+/// A bridge target with its number expanded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// A local user.
+    User(String),
+    /// A trunk and the number to send.
+    Trunk {
+        /// Trunk name.
+        trunk: String,
+        /// Number after rewriting.
+        number: String,
+    },
+}
+
+/// Where in the plan a session is: an extension and a path into its nested blocks.
+#[derive(Debug, Clone)]
+struct Frame {
+    ctx: usize,
+    ext: EntryId,
+    /// `(index, branch)` per nesting level; the last index is the next step to run.
+    path: Vec<(usize, u8)>,
+}
+
+const THEN: u8 = 0;
+const ELSE: u8 = 1;
+
+/// One call's run through a plan.
+#[derive(Debug)]
+pub struct Session {
+    plan: Arc<Plan>,
+    vars: HashMap<String, String>,
+    stack: Vec<Frame>,
+    caller: String,
+    unix_ms: i64,
+    /// Lines describing each step taken, for `switchyard route` and debug logs.
+    pub trace: Vec<String>,
+    started: bool,
+    origin_ctx: Option<usize>,
+}
+
+impl Vars for Session {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.vars.get(name).map(String::as_str)
+    }
+}
+
+impl Session {
+    /// A session for a call from `origin`, by `caller`, to `number`, at wall time `unix_ms`.
+    pub fn new(plan: Arc<Plan>, origin: Origin<'_>, caller: &str, number: &str, unix_ms: i64) -> Session {
+        let mut vars = HashMap::new();
+        vars.insert("CALLER".to_owned(), caller.to_owned());
+        vars.insert("DIALED".to_owned(), number.to_owned());
+        let (kind, name) = match origin {
+            Origin::User(u) => ("user", u),
+            Origin::Trunk(t) => ("trunk", t),
+        };
+        vars.insert("ORIGIN".to_owned(), kind.to_owned());
+        vars.insert("ORIGIN_NAME".to_owned(), name.to_owned());
+        let origin_ctx = plan.context_for(origin);
+        Session {
+            plan,
+            vars,
+            stack: Vec::new(),
+            caller: caller.to_owned(),
+            unix_ms,
+            trace: Vec::new(),
+            started: false,
+            origin_ctx,
+        }
+    }
+
+    /// The plan this call runs on.
+    pub fn plan(&self) -> &Arc<Plan> {
+        &self.plan
+    }
+
+    /// Sets a variable (the IVR stores digits this way).
+    pub fn set_var(&mut self, name: &str, value: &str) {
+        self.vars.insert(name.to_owned(), value.to_owned());
+    }
+
+    /// Updates the wall time conditions are evaluated at.
+    pub fn set_time(&mut self, unix_ms: i64) {
+        self.unix_ms = unix_ms;
+    }
+
+    /// The context and extension being run, as `context/ext`.
+    pub fn position(&self) -> Option<String> {
+        let f = self.stack.last()?;
+        let c = self.plan.context(f.ctx);
+        Some(format!("{}/{}", c.name, c.exts[f.ext as usize].label))
+    }
+
+    fn enter(&mut self, ctx: usize, number: &str) -> bool {
+        let plan = self.plan.clone();
+        let facts_ok = |e: &super::plan::Extension, s: &Session| {
+            let hol = |n: &str, d| plan.is_holiday(n, d);
+            let var = |n: &str| s.vars.get(n).cloned();
+            e.when.holds(&Facts {
+                unix_ms: s.unix_ms,
+                default_tz: &plan.timezone,
+                caller: &s.caller,
+                holiday: &hol,
+                var: &var,
+            })
+        };
+        let hit = plan.lookup(ctx, number, &mut |_, e| facts_ok(e, self));
+        let Some((ci, id)) = hit else { return false };
+        let ext = &plan.context(ci).exts[id as usize];
+        self.vars.insert("EXTEN".to_owned(), number.to_owned());
+        self.vars.insert("CONTEXT".to_owned(), plan.context(ci).name.clone());
+        for i in 1..10 {
+            self.vars.remove(&i.to_string());
+        }
+        if let ExtMatch::Regex(r) = &ext.matcher {
+            if let Some(caps) = r.captures(number) {
+                for (i, c) in caps.iter().enumerate().skip(1).take(9) {
+                    self.vars.insert(i.to_string(), c.map_or("", |m| m.as_str()).to_owned());
+                }
+            }
+        }
+        self.trace.push(format!(
+            "{}  context {} ext {} matches {number}",
+            ext.pos,
+            plan.context(ci).name,
+            ext.label
+        ));
+        if let Some(f) = self.stack.last_mut() {
+            *f = Frame {
+                ctx: ci,
+                ext: id,
+                path: vec![(0, THEN)],
+            };
+        } else {
+            self.stack.push(Frame {
+                ctx: ci,
+                ext: id,
+                path: vec![(0, THEN)],
+            });
+        }
+        true
+    }
+
+    /// The step at the frame's cursor, or `None` when its block is done.
+    fn current<'p>(plan: &'p Plan, f: &Frame) -> Option<&'p Step> {
+        let mut list: &[Step] = &plan.context(f.ctx).exts[f.ext as usize].steps;
+        for (i, &(idx, _)) in f.path.iter().enumerate() {
+            let step = list.get(idx)?;
+            let Some(&(_, branch)) = f.path.get(i + 1) else {
+                return Some(step);
+            };
+            list = match (&step.action, branch) {
+                (Action::If { then, .. }, THEN) => then,
+                (Action::If { otherwise, .. }, _) => otherwise,
+                (Action::Webhook { on_fail, .. }, _) => on_fail,
+                _ => return None,
+            };
+        }
+        None
+    }
+
+    fn advance(f: &mut Frame) {
+        if let Some(last) = f.path.last_mut() {
+            last.0 += 1;
+        }
+    }
+
+    /// Runs until the switch has something to do.
+    pub fn next(&mut self) -> Decision {
+        let plan = self.plan.clone();
+        if !self.started {
+            self.started = true;
+            let Some(ctx) = self.origin_ctx else {
+                return Decision::NoContext;
+            };
+            let number = self.vars.get("DIALED").cloned().unwrap_or_default();
+            if !self.enter(ctx, &number) {
+                self.trace
+                    .push(format!("no extension in context {} matches {number}", plan.context(ctx).name));
+                return Decision::NoRoute;
+            }
+        }
+        for _ in 0..MAX_STEPS {
+            let Some(frame) = self.stack.last_mut() else {
+                return Decision::End;
+            };
+            let Some(step) = Self::current(&plan, frame) else {
+                // End of a nested block: continue after the statement that opened it.
+                if frame.path.len() > 1 {
+                    frame.path.pop();
+                    Self::advance(frame);
+                    continue;
+                }
+                if self.stack.len() > 1 {
+                    // A gosub ran off its end: behave as `return`.
+                    self.stack.pop();
+                    continue;
+                }
+                self.trace.push("end of extension: hang up".to_owned());
+                return Decision::End;
+            };
+            Self::advance(frame);
+            let step: &Step = step;
+            let plan_ref: &Plan = &plan;
+            match &step.action {
+                Action::Set { var, value } => {
+                    let v = value.expand(self);
+                    self.trace.push(format!("{}  set {var}={v}", step.pos));
+                    self.vars.insert(var.clone(), v);
+                }
+                Action::If { cond, .. } => {
+                    let hol = |n: &str, d| plan_ref.is_holiday(n, d);
+                    let vars = &self.vars;
+                    let var = |n: &str| vars.get(n).cloned();
+                    let ok = cond.holds(&Facts {
+                        unix_ms: self.unix_ms,
+                        default_tz: &plan_ref.timezone,
+                        caller: &self.caller,
+                        holiday: &hol,
+                        var: &var,
+                    });
+                    self.trace.push(format!("{}  if … is {ok}", step.pos));
+                    if let Some(f) = self.stack.last_mut() {
+                        // The cursor already moved past the `if`; step back into it.
+                        if let Some(last) = f.path.last_mut() {
+                            last.0 -= 1;
+                        }
+                        f.path.push((0, if ok { THEN } else { ELSE }));
+                    }
+                }
+                Action::Goto { context, exten } | Action::Transfer { context, exten } => {
+                    let number = exten.expand(self);
+                    let ctx = match context {
+                        Some(c) => plan.context_index(c),
+                        None => self.stack.last().map(|f| f.ctx),
+                    };
+                    self.trace
+                        .push(format!("{}  goto {} {number}", step.pos, context.as_deref().unwrap_or("")));
+                    let Some(ctx) = ctx else {
+                        return Decision::NoRoute;
+                    };
+                    if !self.enter(ctx, &number) {
+                        self.trace
+                            .push(format!("no extension in context {} matches {number}", plan.context(ctx).name));
+                        return Decision::NoRoute;
+                    }
+                }
+                Action::Gosub { context, exten } => {
+                    if self.stack.len() >= MAX_DEPTH {
+                        self.trace.push(format!("{}  gosub too deep", step.pos));
+                        return Decision::Loop;
+                    }
+                    let number = exten.expand(self);
+                    let here = self.stack.last().map_or(0, |f| f.ctx);
+                    let ctx = context.as_ref().map_or(Some(here), |c| plan.context_index(c));
+                    self.trace
+                        .push(format!("{}  gosub {} {number}", step.pos, context.as_deref().unwrap_or("")));
+                    let Some(ctx) = ctx else {
+                        return Decision::NoRoute;
+                    };
+                    let top = self.stack.last().cloned();
+                    if let Some(t) = top {
+                        self.stack.push(t);
+                    }
+                    if !self.enter(ctx, &number) {
+                        return Decision::NoRoute;
+                    }
+                }
+                Action::Return => {
+                    self.trace.push(format!("{}  return", step.pos));
+                    if self.stack.len() > 1 {
+                        self.stack.pop();
+                    } else {
+                        return Decision::End;
+                    }
+                }
+                Action::Bridge { targets, mode, timeout } => {
+                    let t: Vec<Target> = targets
+                        .iter()
+                        .map(|t| match t {
+                            BridgeTarget::User(u) => Target::User(u.expand(self)),
+                            BridgeTarget::Trunk { trunk, number } => Target::Trunk {
+                                trunk: trunk.clone(),
+                                number: number.expand(self),
+                            },
+                        })
+                        .collect();
+                    let shown: Vec<String> = t
+                        .iter()
+                        .map(|t| match t {
+                            Target::User(u) => format!("user:{u}"),
+                            Target::Trunk { trunk, number } => format!("trunk:{trunk}/{number}"),
+                        })
+                        .collect();
+                    self.trace.push(format!(
+                        "{}  bridge {} ({:?}, {} s)",
+                        step.pos,
+                        shown.join(" "),
+                        mode,
+                        timeout.as_secs_f32()
+                    ));
+                    return Decision::Bridge {
+                        targets: t,
+                        mode: *mode,
+                        timeout: *timeout,
+                    };
+                }
+                Action::Hangup(c) => {
+                    self.trace.push(format!("{}  hangup {} ({})", step.pos, c.name, c.code));
+                    return Decision::Hangup(*c);
+                }
+                _ => {
+                    self.trace.push(format!("{}  {}", step.pos, describe(step, self)));
+                    return Decision::Media(step.clone());
+                }
+            }
+        }
+        self.trace
+            .push(format!("more than {MAX_STEPS} actions without a decision: a goto loop?"));
+        Decision::Loop
+    }
+}
+
+/// One line for a media action, with its arguments expanded.
+pub fn describe(step: &Step, vars: &dyn Vars) -> String {
+    match &step.action {
+        Action::Answer => "answer".to_owned(),
+        Action::Echo => "echo".to_owned(),
+        Action::Playback(p) => format!("playback {}", p.iter().map(|t| t.expand(vars)).collect::<Vec<_>>().join(" ")),
+        Action::Tone { tone, duration } => format!(
+            "tone {tone:?}{}",
+            duration.map(|d| format!(" for {} s", d.as_secs_f32())).unwrap_or_default()
+        ),
+        Action::Menu(m) => {
+            let keys: Vec<&str> = m.choices.iter().map(|(k, _)| k.as_str()).collect();
+            format!(
+                "menu {} prompt={} keys {} (timeout {} s, {} retries)",
+                m.name,
+                m.prompts.iter().map(|t| t.expand(vars)).collect::<Vec<_>>().join(","),
+                keys.join(" "),
+                m.timeout.as_secs_f32(),
+                m.retries
+            )
+        }
+        Action::Read { var, max, .. } => format!("read {var} (up to {max} digits)"),
+        Action::Record { max, .. } => format!("record (up to {} s)", max.as_secs()),
+        Action::Voicemail(b) => format!("voicemail {}", b.expand(vars)),
+        Action::Webhook { url, timeout, .. } => format!("webhook {} (timeout {} s)", url.expand(vars), timeout.as_secs_f32()),
+        Action::Moh { class, .. } => format!("moh {class}"),
+        Action::Wait(d) => format!("wait {} s", d.as_secs_f32()),
+        a => format!("{a:?}"),
+    }
+}
