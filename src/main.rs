@@ -10,6 +10,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
 use switchyard::config::{self, Config};
+use switchyard::dialplan::{Decision, DialplanError, Origin, Plan, Session, describe};
 use switchyard::engine::{Engine, LocalAddrs};
 
 #[derive(Parser)]
@@ -27,11 +28,38 @@ enum Command {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
-    /// Validate a configuration and print `file:line: what is wrong`.
+    /// Validate a configuration and its dialplan; print `file:line[:col]: what is wrong`.
     Check {
         /// Configuration file (TOML); without it the embedded default is checked.
         #[arg(long, short)]
         config: Option<PathBuf>,
+        /// Dialplan file or directory to check instead of the configuration's.
+        #[arg(long, short)]
+        dialplan: Option<PathBuf>,
+    },
+    /// Print where a call would go: context, extension and the actions that would run.
+    Route {
+        /// Who calls: a configured trunk's name, else a user name.
+        #[arg(long)]
+        from: String,
+        /// The dialled number.
+        #[arg(long)]
+        to: String,
+        /// Caller ID (default: the --from value).
+        #[arg(long)]
+        caller: Option<String>,
+        /// When, as RFC 3339 (`2026-11-24T10:00:00+08:00`); default now.
+        #[arg(long)]
+        at: Option<String>,
+        /// Menu answers to follow, in order: keys, `timeout` or `invalid` (`--keys 2,1`).
+        #[arg(long, value_delimiter = ',')]
+        keys: Vec<String>,
+        /// Configuration file (TOML); without it the embedded default.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Dialplan file or directory instead of the configuration's.
+        #[arg(long, short)]
+        dialplan: Option<PathBuf>,
     },
     /// Print the embedded default configuration.
     DefaultConfig,
@@ -59,11 +87,24 @@ fn main() -> ExitCode {
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) };
     let cli = Cli::parse();
     match cli.command {
-        Command::Check { config } => match load(config.as_ref()) {
+        Command::Route { from, to, caller, at, keys, config, dialplan } => {
+            route_cmd(&from, &to, caller.as_deref(), at.as_deref(), &keys, config.as_ref(), dialplan.as_ref())
+        }
+        Command::Check { config, dialplan } => match load(config.as_ref()) {
             Ok(cfg) => match resolve_trunks(&cfg).and_then(|_| check_tls(&cfg)) {
                 Ok(_) => {
                     println!("{}: ok ({} users, {} trunks, {} routes)", name(config.as_ref()), cfg.users.len(), cfg.trunks.len(), cfg.routes.len());
-                    ExitCode::SUCCESS
+                    match load_plan(&cfg, dialplan.as_ref()) {
+                        Ok(plan) => {
+                            let n: usize = plan.contexts_len();
+                            println!("{}: ok ({n} contexts)", plan.files.join(", "));
+                            ExitCode::SUCCESS
+                        }
+                        Err(e) => {
+                            eprintln!("{e}");
+                            ExitCode::from(1)
+                        }
+                    }
                 }
                 Err(e) => {
                     eprintln!("{}: {e:#}", name(config.as_ref()));
@@ -96,6 +137,127 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// The plan a configuration names (or `over` instead), with its trunk and prompt
+/// references checked: every problem as `file:line:col: message`.
+fn load_plan(cfg: &Config, over: Option<&PathBuf>) -> Result<Plan, DialplanError> {
+    let plan = match over.or(cfg.server.dialplan.as_ref()) {
+        Some(p) => Plan::load(p)?,
+        None => Plan::embedded()?,
+    };
+    let missing = plan.check_refs(&|t| cfg.trunk(t).is_some());
+    if missing.is_empty() { Ok(plan) } else { Err(DialplanError::Invalid(missing)) }
+}
+
+fn route_cmd(
+    from: &str,
+    to: &str,
+    caller: Option<&str>,
+    at: Option<&str>,
+    keys: &[String],
+    config: Option<&PathBuf>,
+    dialplan: Option<&PathBuf>,
+) -> ExitCode {
+    let cfg = match load(config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(1);
+        }
+    };
+    let plan = match load_plan(&cfg, dialplan) {
+        Ok(p) => Arc::new(p),
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(1);
+        }
+    };
+    let unix_ms = match at {
+        Some(t) => match t.parse::<jiff::Timestamp>() {
+            Ok(ts) => ts.as_millisecond(),
+            Err(e) => {
+                eprintln!("--at {t}: not an RFC 3339 time ({e})");
+                return ExitCode::from(2);
+            }
+        },
+        None => jiff::Timestamp::now().as_millisecond(),
+    };
+    let origin = if cfg.trunk(from).is_some() { Origin::Trunk(from) } else { Origin::User(from) };
+    println!("from {origin:?}, caller {}, to {to}", caller.unwrap_or(from));
+    let mut s = Session::new(plan, origin, caller.unwrap_or(from), to, unix_ms);
+    let mut keys = keys.iter();
+    let mut printed = 0;
+    let mut flush = |s: &Session| {
+        for line in &s.trace[printed..] {
+            println!("  {line}");
+        }
+        printed = s.trace.len();
+    };
+    // Follow the plan as if every bridge failed and every media action completed; menus
+    // take the --keys answers in turn, and the first menu without one is shown and ends it.
+    for _ in 0..64 {
+        let d = s.next();
+        match d {
+            Decision::Bridge { .. } => {
+                flush(&s);
+                println!("  (if nobody answers, the plan goes on:)");
+            }
+            Decision::Media(step) => {
+                flush(&s);
+                if let switchyard::dialplan::Action::Menu(m) = &step.action {
+                    match keys.next().map(String::as_str) {
+                        Some("timeout") => {
+                            s.menu_exhausted(true);
+                            continue;
+                        }
+                        Some("invalid") => {
+                            s.menu_exhausted(false);
+                            continue;
+                        }
+                        Some(k) => {
+                            if !s.menu_choice(k) {
+                                println!("  key {k} is not a choice of menu {}: taken as invalid keys", m.name);
+                                s.menu_exhausted(false);
+                            }
+                            continue;
+                        }
+                        None => {}
+                    }
+                    let branches = m.choices.iter().map(|(k, st)| (format!("key {k}"), st)).chain([
+                        ("timeout".to_owned(), &m.on_timeout),
+                        ("invalid".to_owned(), &m.on_invalid),
+                    ]);
+                    for (k, steps) in branches {
+                        match steps.first() {
+                            Some(st) => println!("    {k}: {}  {}", st.pos, describe(st, &s)),
+                            None => println!("    {k}: hang up"),
+                        }
+                    }
+                    return ExitCode::SUCCESS;
+                }
+            }
+            Decision::Hangup(_) | Decision::End => {
+                flush(&s);
+                return ExitCode::SUCCESS;
+            }
+            Decision::NoRoute => {
+                flush(&s);
+                println!("  → 404 Not Found");
+                return ExitCode::from(3);
+            }
+            Decision::NoContext => {
+                println!("  no context takes calls from {origin:?} → 403 Forbidden");
+                return ExitCode::from(3);
+            }
+            Decision::Loop => {
+                flush(&s);
+                println!("  → 500: the plan loops");
+                return ExitCode::from(3);
+            }
+        }
+    }
+    ExitCode::SUCCESS
 }
 
 fn name(p: Option<&PathBuf>) -> String {

@@ -277,6 +277,7 @@ fn server(cx: &mut Ctx, raw: RawServer, at: Option<Range<usize>>) -> Server {
         data_dir: raw
             .data_dir
             .map_or(d.data_dir, |p| cx.path("server.data_dir", p)),
+        dialplan: raw.dialplan.map(|p| cx.path("server.dialplan", p)),
         user_agent: raw
             .user_agent
             .map_or(d.user_agent, |v| cx.header_text("server.user_agent", v)),

@@ -77,6 +77,9 @@ pub struct Server {
     /// Where state is kept. Default `"var/switchyard"` relative to the current directory;
     /// a relative path given in a file is resolved against the file's directory.
     pub data_dir: PathBuf,
+    /// The dialplan: a `.dialplan` file or a directory of them, resolved like `data_dir`.
+    /// Default `None`: the plan embedded in the binary (`dialplans/default/`).
+    pub dialplan: Option<PathBuf>,
     /// User-Agent / Server header value. Default `"Switchyard/<crate version>"`.
     pub user_agent: String,
 }
@@ -93,6 +96,7 @@ impl Default for Server {
             domain: "switchyard.local".to_owned(),
             advertise: None,
             data_dir: PathBuf::from("var/switchyard"),
+            dialplan: None,
             user_agent: concat!("Switchyard/", env!("CARGO_PKG_VERSION")).to_owned(),
         }
     }

@@ -41,6 +41,7 @@ pub(super) struct RawServer {
     pub domain: Option<S<String>>,
     pub advertise: Option<S<String>>,
     pub data_dir: Option<S<String>>,
+    pub dialplan: Option<S<String>>,
     pub user_agent: Option<S<String>>,
 }
 

@@ -141,6 +141,8 @@ impl Plan {
         }
         let mut files = Vec::new();
         for p in paths {
+            // `dir/./x.dialplan` names the file as `dir/x.dialplan` in every diagnostic.
+            let p: PathBuf = p.components().collect();
             let text = std::fs::read_to_string(&p).map_err(|source| DialplanError::Read {
                 path: p.display().to_string(),
                 source,
@@ -516,6 +518,11 @@ impl Plan {
         self.by_name.get(name).copied()
     }
 
+    /// How many contexts it has.
+    pub fn contexts_len(&self) -> usize {
+        self.contexts.len()
+    }
+
     /// A context by index.
     pub fn context(&self, i: usize) -> &Context {
         &self.contexts[i]
@@ -602,4 +609,32 @@ impl Plan {
 
 fn valid_context_name(s: &str) -> bool {
     !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+impl Plan {
+    /// What the plan names outside itself: trunks (known to `trunk_exists`) and prompt files
+    /// (in the prompt directory, when the plan came from files). One diagnostic per miss.
+    pub fn check_refs(&self, trunk_exists: &dyn Fn(&str) -> bool) -> Vec<super::error::Diagnostic> {
+        let mut d = Diags::default();
+        for (t, pos) in self.trunk_refs() {
+            if !trunk_exists(&t) {
+                d.at(&pos, format!("`bridge` names trunk `{t}`, which the configuration does not define"));
+            }
+        }
+        if let Some(dir) = &self.prompt_dir {
+            for (p, pos) in self.prompt_refs() {
+                if self.prompt_path(&p).is_none() {
+                    d.at(
+                        &pos,
+                        format!(
+                            "prompt `{p}` not found in {} (tried {})",
+                            dir.display(),
+                            PROMPT_EXTENSIONS.join(", ")
+                        ),
+                    );
+                }
+            }
+        }
+        d.0
+    }
 }

@@ -67,11 +67,16 @@ struct Frame {
     ctx: usize,
     ext: EntryId,
     /// `(index, branch)` per nesting level; the last index is the next step to run.
-    path: Vec<(usize, u8)>,
+    path: Vec<(usize, u16)>,
 }
 
-const THEN: u8 = 0;
-const ELSE: u8 = 1;
+const THEN: u16 = 0;
+const ELSE: u16 = 1;
+const ON_FAIL: u16 = 2;
+const ON_TIMEOUT: u16 = 3;
+const ON_INVALID: u16 = 4;
+/// Menu choice `i` is branch `CHOICE + i`.
+const CHOICE: u16 = 5;
 
 /// One call's run through a plan.
 #[derive(Debug)]
@@ -84,6 +89,8 @@ pub struct Session {
     /// Lines describing each step taken, for `switchyard route` and debug logs.
     pub trace: Vec<String>,
     started: bool,
+    /// A menu ran out of retries and has no branch for it: hang up.
+    hangup_next: bool,
     origin_ctx: Option<usize>,
 }
 
@@ -114,6 +121,7 @@ impl Session {
             unix_ms,
             trace: Vec::new(),
             started: false,
+            hangup_next: false,
             origin_ctx,
         }
     }
@@ -202,6 +210,9 @@ impl Session {
                 (Action::If { then, .. }, THEN) => then,
                 (Action::If { otherwise, .. }, _) => otherwise,
                 (Action::Webhook { on_fail, .. }, _) => on_fail,
+                (Action::Menu(m), ON_TIMEOUT) => &m.on_timeout,
+                (Action::Menu(m), ON_INVALID) => &m.on_invalid,
+                (Action::Menu(m), b) => &m.choices.get(usize::from(b.checked_sub(CHOICE)?))?.1,
                 _ => return None,
             };
         }
@@ -211,6 +222,81 @@ impl Session {
     fn advance(f: &mut Frame) {
         if let Some(last) = f.path.last_mut() {
             last.0 += 1;
+        }
+    }
+
+    /// Steps into a branch of the action last returned as [`Decision::Media`] (the cursor is
+    /// just past it); the next [`Session::next`] runs that branch, then what follows the action.
+    fn branch(&mut self, b: u16) {
+        if let Some(f) = self.stack.last_mut() {
+            if let Some(last) = f.path.last_mut() {
+                last.0 = last.0.saturating_sub(1);
+            }
+            f.path.push((0, b));
+        }
+    }
+
+    fn last_step(&self) -> Option<&Step> {
+        let f = self.stack.last()?;
+        let mut f = f.clone();
+        let last = f.path.last_mut()?;
+        last.0 = last.0.checked_sub(1)?;
+        Self::current(&self.plan, &f)
+    }
+
+    /// The caller chose `key` in the menu just returned. `false` when the key is not one of
+    /// its choices (the IVR then retries or takes the `invalid` branch).
+    pub fn menu_choice(&mut self, key: &str) -> bool {
+        let Some(Step {
+            action: Action::Menu(m), ..
+        }) = self.last_step()
+        else {
+            return false;
+        };
+        let Some(i) = m.choices.iter().position(|(k, _)| k == key) else {
+            return false;
+        };
+        self.trace.push(format!("key {key}"));
+        self.branch(CHOICE + i as u16);
+        true
+    }
+
+    /// The menu just returned used up its retries on timeouts (`true`) or wrong keys.
+    pub fn menu_exhausted(&mut self, by_timeout: bool) {
+        let Some(Step {
+            action: Action::Menu(m), ..
+        }) = self.last_step()
+        else {
+            return;
+        };
+        let empty = if by_timeout {
+            m.on_timeout.is_empty()
+        } else {
+            m.on_invalid.is_empty()
+        };
+        self.trace.push(if by_timeout {
+            "menu timed out".to_owned()
+        } else {
+            "menu: invalid keys".to_owned()
+        });
+        if empty {
+            self.hangup_next = true;
+        } else {
+            self.branch(if by_timeout { ON_TIMEOUT } else { ON_INVALID });
+        }
+    }
+
+    /// The webhook just returned failed; its block runs next.
+    pub fn webhook_failed(&mut self) {
+        if matches!(
+            self.last_step(),
+            Some(Step {
+                action: Action::Webhook { .. },
+                ..
+            })
+        ) {
+            self.trace.push("webhook failed".to_owned());
+            self.branch(ON_FAIL);
         }
     }
 
@@ -228,6 +314,10 @@ impl Session {
                     .push(format!("no extension in context {} matches {number}", plan.context(ctx).name));
                 return Decision::NoRoute;
             }
+        }
+        if std::mem::take(&mut self.hangup_next) {
+            self.trace.push("no branch for it: hang up".to_owned());
+            return Decision::Hangup(Cause { code: 480, name: "normal" });
         }
         for _ in 0..MAX_STEPS {
             let Some(frame) = self.stack.last_mut() else {
@@ -283,8 +373,11 @@ impl Session {
                         Some(c) => plan.context_index(c),
                         None => self.stack.last().map(|f| f.ctx),
                     };
-                    self.trace
-                        .push(format!("{}  goto {} {number}", step.pos, context.as_deref().unwrap_or("")));
+                    self.trace.push(format!(
+                        "{}  goto {}{number}",
+                        step.pos,
+                        context.as_ref().map(|c| format!("{c} ")).unwrap_or_default()
+                    ));
                     let Some(ctx) = ctx else {
                         return Decision::NoRoute;
                     };
@@ -302,8 +395,11 @@ impl Session {
                     let number = exten.expand(self);
                     let here = self.stack.last().map_or(0, |f| f.ctx);
                     let ctx = context.as_ref().map_or(Some(here), |c| plan.context_index(c));
-                    self.trace
-                        .push(format!("{}  gosub {} {number}", step.pos, context.as_deref().unwrap_or("")));
+                    self.trace.push(format!(
+                        "{}  gosub {}{number}",
+                        step.pos,
+                        context.as_ref().map(|c| format!("{c} ")).unwrap_or_default()
+                    ));
                     let Some(ctx) = ctx else {
                         return Decision::NoRoute;
                     };
@@ -397,6 +493,34 @@ pub fn describe(step: &Step, vars: &dyn Vars) -> String {
         Action::Webhook { url, timeout, .. } => format!("webhook {} (timeout {} s)", url.expand(vars), timeout.as_secs_f32()),
         Action::Moh { class, .. } => format!("moh {class}"),
         Action::Wait(d) => format!("wait {} s", d.as_secs_f32()),
-        a => format!("{a:?}"),
+        Action::Goto { context, exten } => format!(
+            "goto {}{}",
+            context.as_ref().map(|c| format!("{c} ")).unwrap_or_default(),
+            exten.expand(vars)
+        ),
+        Action::Gosub { context, exten } => format!(
+            "gosub {}{}",
+            context.as_ref().map(|c| format!("{c} ")).unwrap_or_default(),
+            exten.expand(vars)
+        ),
+        Action::Transfer { context, exten } => format!(
+            "transfer {}{}",
+            context.as_ref().map(|c| format!("{c} ")).unwrap_or_default(),
+            exten.expand(vars)
+        ),
+        Action::Return => "return".to_owned(),
+        Action::Set { var, value } => format!("set {var}={}", value.expand(vars)),
+        Action::If { .. } => "if …".to_owned(),
+        Action::Hangup(c) => format!("hangup {} ({})", c.name, c.code),
+        Action::Bridge { targets, mode, timeout } => {
+            let t: Vec<String> = targets
+                .iter()
+                .map(|t| match t {
+                    BridgeTarget::User(u) => format!("user:{}", u.expand(vars)),
+                    BridgeTarget::Trunk { trunk, number } => format!("trunk:{trunk}/{}", number.expand(vars)),
+                })
+                .collect();
+            format!("bridge {} ({mode:?}, {} s)", t.join(" "), timeout.as_secs_f32())
+        }
     }
 }
