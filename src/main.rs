@@ -255,6 +255,10 @@ fn route_cmd(
                 println!("  → 500: the plan loops");
                 return ExitCode::from(3);
             }
+            _ => {
+                flush(&s);
+                return ExitCode::SUCCESS;
+            }
         }
     }
     ExitCode::SUCCESS

@@ -23,6 +23,7 @@ const MAX_DEPTH: usize = 32;
 
 /// What the switch must do next for this call.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Decision {
     /// Ring these; if none answers, call `next` again.
     Bridge {
