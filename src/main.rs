@@ -9,7 +9,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
-use switchyard::config::{self, Config};
+use switchyard::config::{self, Config, DialplanSource};
 use switchyard::dialplan::{Decision, DialplanError, Origin, Plan, Session, describe};
 use switchyard::engine::{Engine, LocalAddrs};
 
@@ -95,9 +95,13 @@ fn main() -> ExitCode {
                 Ok(_) => {
                     println!("{}: ok ({} users, {} trunks, {} routes)", name(config.as_ref()), cfg.users.len(), cfg.trunks.len(), cfg.routes.len());
                     match load_plan(&cfg, dialplan.as_ref()) {
-                        Ok(plan) => {
+                        Ok(Some(plan)) => {
                             let n: usize = plan.contexts_len();
                             println!("{}: ok ({n} contexts)", plan.files.join(", "));
+                            ExitCode::SUCCESS
+                        }
+                        Ok(None) => {
+                            println!("no dialplan set (server.dialplan): calls are routed by [[routes]]");
                             ExitCode::SUCCESS
                         }
                         Err(e) => {
@@ -141,13 +145,15 @@ fn main() -> ExitCode {
 
 /// The plan a configuration names (or `over` instead), with its trunk and prompt
 /// references checked: every problem as `file:line:col: message`.
-fn load_plan(cfg: &Config, over: Option<&PathBuf>) -> Result<Plan, DialplanError> {
-    let plan = match over.or(cfg.server.dialplan.as_ref()) {
-        Some(p) => Plan::load(p)?,
-        None => Plan::embedded()?,
+/// `None` when the configuration has no dialplan (it routes by `[[routes]]`).
+fn load_plan(cfg: &Config, over: Option<&PathBuf>) -> Result<Option<Plan>, DialplanError> {
+    let plan = match (over, &cfg.server.dialplan) {
+        (Some(p), _) | (None, Some(DialplanSource::Path(p))) => Plan::load(p)?,
+        (None, Some(DialplanSource::Embedded)) => Plan::embedded()?,
+        (None, None) => return Ok(None),
     };
     let missing = plan.check_refs(&|t| cfg.trunk(t).is_some());
-    if missing.is_empty() { Ok(plan) } else { Err(DialplanError::Invalid(missing)) }
+    if missing.is_empty() { Ok(Some(plan)) } else { Err(DialplanError::Invalid(missing)) }
 }
 
 fn route_cmd(
@@ -167,7 +173,11 @@ fn route_cmd(
         }
     };
     let plan = match load_plan(&cfg, dialplan) {
-        Ok(p) => Arc::new(p),
+        Ok(Some(p)) => Arc::new(p),
+        Ok(None) => {
+            eprintln!("{}: no dialplan set (server.dialplan); pass --dialplan PATH", name(config));
+            return ExitCode::from(2);
+        }
         Err(e) => {
             eprintln!("{e}");
             return ExitCode::from(1);
@@ -313,6 +323,10 @@ fn run(cfg: Config, path: Option<PathBuf>) -> Result<()> {
     init_tracing(&cfg);
     tracing::info!(config = %name(path.as_ref()), version = env!("CARGO_PKG_VERSION"), "starting");
     let trunks = resolve_trunks(&cfg)?;
+    let plan = load_plan(&cfg, None).map_err(|e| anyhow::anyhow!("dialplan not loaded:\n{e}"))?.map(Arc::new);
+    if let Some(p) = &plan {
+        tracing::info!(files = %p.files.join(", "), contexts = p.contexts_len(), "dialplan loaded");
+    }
     let cfg = Arc::new(cfg);
     let local = LocalAddrs::from_config(&cfg);
     // Build once without bindings so that every error the core can raise is
@@ -324,7 +338,8 @@ fn run(cfg: Config, path: Option<PathBuf>) -> Result<()> {
     switchyard::rt::run(&cfg, move |restored| {
         let bindings = restored.len();
         // Same arguments as the check above, so this cannot fail.
-        let core = Engine::new(core_cfg.clone(), local, clock(), wall(), restored, trunks).expect("validated before start");
+        let mut core = Engine::new(core_cfg.clone(), local, clock(), wall(), restored, trunks).expect("validated before start");
+        core.set_plan(plan);
         tracing::info!(users = core_cfg.users.len(), trunks = core_cfg.trunks.len(), bindings, "core ready");
         core
     })

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::entries::{route, trunk, users};
 use super::error::Problem;
-use super::model::{Advertise, Config, Limits, Log, Media, Registrar, Server, SessionTimer, Timers};
+use super::model::{Advertise, Config, DialplanSource, Limits, Log, Media, Registrar, Server, SessionTimer, Timers};
 use super::raw::{
     RawConfig, RawLimits, RawLog, RawMedia, RawRegistrar, RawServer, RawSessionTimer, RawTimers, S,
 };
@@ -277,7 +277,9 @@ fn server(cx: &mut Ctx, raw: RawServer, at: Option<Range<usize>>) -> Server {
         data_dir: raw
             .data_dir
             .map_or(d.data_dir, |p| cx.path("server.data_dir", p)),
-        dialplan: raw.dialplan.map(|p| cx.path("server.dialplan", p)),
+        dialplan: raw.dialplan.map(|p| {
+            if p.get_ref() == "embedded" { DialplanSource::Embedded } else { DialplanSource::Path(cx.path("server.dialplan", p)) }
+        }),
         user_agent: raw
             .user_agent
             .map_or(d.user_agent, |v| cx.header_text("server.user_agent", v)),

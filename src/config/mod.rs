@@ -24,7 +24,7 @@ use std::path::Path;
 
 pub use error::{ConfigError, Diagnostic, Problem};
 pub use model::{
-    Advertise, Cidr, CidrError, Config, DEFAULT_SIP_PORT, DigestAlgorithm, Limits, Log, Privacy, Registrar, Route,
+    Advertise, Cidr, CidrError, Config, DEFAULT_SIP_PORT, DialplanSource, DigestAlgorithm, Limits, Log, Privacy, Registrar, Route,
     Media, MediaCodec, Server, SessionTimer, Timers, Transport, Trunk, User,
 };
 

@@ -77,9 +77,9 @@ pub struct Server {
     /// Where state is kept. Default `"var/switchyard"` relative to the current directory;
     /// a relative path given in a file is resolved against the file's directory.
     pub data_dir: PathBuf,
-    /// The dialplan: a `.dialplan` file or a directory of them, resolved like `data_dir`.
-    /// Default `None`: the plan embedded in the binary (`dialplans/default/`).
-    pub dialplan: Option<PathBuf>,
+    /// The dialplan. Default `None`: calls are routed by `[[routes]]` alone (local users
+    /// first, then the first matching prefix), as before dialplans existed.
+    pub dialplan: Option<DialplanSource>,
     /// User-Agent / Server header value. Default `"Switchyard/<crate version>"`.
     pub user_agent: String,
 }
@@ -494,6 +494,15 @@ impl fmt::Debug for Trunk {
             .field("max_calls", &self.max_calls)
             .finish()
     }
+}
+
+/// Where the dialplan comes from (`server.dialplan`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DialplanSource {
+    /// `"embedded"`: the plan built into the binary (`dialplans/default/`).
+    Embedded,
+    /// A `.dialplan` file or a directory of them, resolved like `data_dir`.
+    Path(PathBuf),
 }
 
 /// `[[routes]]`: picks a trunk for a dialled number that is not a local user.

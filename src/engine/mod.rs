@@ -177,6 +177,8 @@ pub struct Engine {
     next_housekeeping: Instant,
     /// Ports and commands of the media plane; `None` when media is not anchored.
     media: Option<media::MediaPlane>,
+    /// The dialplan new calls start on; `None` routes by `[[routes]]`.
+    plan: Option<Arc<crate::dialplan::Plan>>,
 }
 
 impl Engine {
@@ -255,6 +257,7 @@ impl Engine {
             stats: Stats::default(),
             next_housekeeping: now + Duration::from_secs(1),
             media: media::MediaPlane::from_config(&cfg_media, media_ip),
+            plan: None,
         })
     }
 
@@ -609,6 +612,11 @@ impl Engine {
 }
 
 impl crate::rt::core::SipCore for Engine {
+    fn replace_plan(&mut self, plan: Arc<crate::dialplan::Plan>) {
+        let on_old = self.calls.len();
+        self.set_plan(Some(plan));
+        tracing::info!(calls_on_previous_plan = on_old, "new calls use the reloaded dialplan");
+    }
     fn handle_input(&mut self, now: Instant, peer: Peer, bytes: &[u8]) {
         Engine::handle_input(self, now, peer, bytes);
     }

@@ -48,4 +48,6 @@ pub trait SipCore {
     }
     /// Something happened in the media plane (an input, like `handle_input`).
     fn handle_media_event(&mut self, _now: Instant, _ev: MediaEvent) {}
+    /// A reloaded dialplan, already checked: calls that start from now on use it.
+    fn replace_plan(&mut self, _plan: std::sync::Arc<crate::dialplan::Plan>) {}
 }

@@ -44,7 +44,7 @@ pub(crate) enum Inbound {
 }
 
 /// Control of the core task.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub(crate) enum Command {
     /// SIGTERM: drain.
     Terminate,
@@ -52,6 +52,8 @@ pub(crate) enum Command {
     Interrupt,
     /// Stop at once (the store is still flushed).
     Stop,
+    /// A new dialplan, read and checked: new calls use it.
+    Reload(std::sync::Arc<crate::dialplan::Plan>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -229,6 +231,7 @@ fn next_wake<C: SipCore>(core: &C, phase: Phase) -> Option<Instant> {
 fn command<C: SipCore>(core: &mut C, st: &mut State, cmd: Command, drain_timeout: Duration) {
     let now = Clock::now();
     match (cmd, st.phase) {
+        (Command::Reload(plan), _) => core.replace_plan(plan),
         (Command::Stop, _) => {
             info!(calls = core.active_calls(), "stopping now");
             st.phase = Phase::Done;

@@ -22,6 +22,7 @@ pub mod core;
 mod driver;
 pub mod media;
 mod ratelimit;
+pub mod reload;
 mod signals;
 pub mod store;
 mod stream;
@@ -206,8 +207,16 @@ where
     };
     let (control_tx, control_rx) = mpsc::channel(CONTROL_QUEUE);
     let mut signal_task = None;
+    let mut reload_task = None;
+    let mut hup_tx = None;
+    if let Some(crate::config::DialplanSource::Path(path)) = &config.server.dialplan {
+        let (tx, rx) = mpsc::channel(1);
+        hup_tx = Some(tx);
+        let trunks = config.trunks.iter().map(|t| t.name.clone()).collect();
+        reload_task = Some(reload::spawn(path.clone(), trunks, control_tx.clone(), rx));
+    }
     if options.signals {
-        match signals::spawn(control_tx.clone()) {
+        match signals::spawn(control_tx.clone(), hup_tx) {
             Ok(t) => signal_task = Some(t),
             Err(e) => {
                 close_store(store).await?;
@@ -291,6 +300,9 @@ where
     drop(shutdown_tx);
     while tasks.join_next().await.is_some() {}
     if let Some(t) = signal_task {
+        t.abort();
+    }
+    if let Some(t) = reload_task {
         t.abort();
     }
     close_store(store).await?;

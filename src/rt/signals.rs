@@ -1,6 +1,6 @@
 //! Unix signals turned into commands for the core task: SIGTERM drains,
-//! SIGINT drains and a second SIGINT stops at once, SIGHUP is logged (config
-//! reload comes with dialplan reload, later).
+//! SIGINT drains and a second SIGINT stops at once, SIGHUP reloads the
+//! dialplan (`reload.rs`; the rest of the configuration needs a restart).
 
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
@@ -12,6 +12,7 @@ use super::driver::Command;
 /// forwards them; it ends when the core task is gone.
 pub(crate) fn spawn(
     control: mpsc::Sender<Command>,
+    hup_tx: Option<mpsc::Sender<()>>,
 ) -> std::io::Result<tokio::task::JoinHandle<()>> {
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
@@ -28,7 +29,13 @@ pub(crate) fn spawn(
                     Command::Interrupt
                 }
                 _ = hup.recv() => {
-                    warn!("SIGHUP: configuration reload is not implemented yet; ignored");
+                    match &hup_tx {
+                        // Full means a reload is already pending: one is enough.
+                        Some(tx) => {
+                            let _ = tx.try_send(());
+                        }
+                        None => warn!("SIGHUP: nothing to reload (no dialplan files: server.dialplan is unset or embedded); the rest of the configuration needs a restart"),
+                    }
                     continue;
                 }
                 () = control.closed() => return,

@@ -36,9 +36,12 @@ pub const OUT2: &str = "127.0.0.3:5080";
 /// Trunk `out3` (route "9", fallback).
 pub const OUT3: &str = "127.0.0.4:5080";
 
-pub const SDP_A: &str = "v=0\r\no=a 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0 8\r\na=sendrecv\r\n";
-pub const SDP_B: &str = "v=0\r\no=b 7 7 IN IP4 127.0.0.3\r\ns=-\r\nc=IN IP4 127.0.0.3\r\nt=0 0\r\nm=audio 50000 RTP/AVP 0\r\na=sendrecv\r\n";
-pub const SDP_HOLD: &str = "v=0\r\no=a 1 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0 8\r\na=sendonly\r\n";
+pub const SDP_A: &str =
+    "v=0\r\no=a 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0 8\r\na=sendrecv\r\n";
+pub const SDP_B: &str =
+    "v=0\r\no=b 7 7 IN IP4 127.0.0.3\r\ns=-\r\nc=IN IP4 127.0.0.3\r\nt=0 0\r\nm=audio 50000 RTP/AVP 0\r\na=sendrecv\r\n";
+pub const SDP_HOLD: &str =
+    "v=0\r\no=a 1 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0 8\r\na=sendonly\r\n";
 
 /// The configuration most tests use.
 pub const CONFIG: &str = r#"
@@ -111,7 +114,13 @@ pub struct Sent {
 
 impl std::fmt::Debug for Sent {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "\n--- to {} at {:?} ---\n{}", self.to, self.at, String::from_utf8_lossy(self.msg.as_bytes()))
+        write!(
+            f,
+            "\n--- to {} at {:?} ---\n{}",
+            self.to,
+            self.at,
+            String::from_utf8_lossy(self.msg.as_bytes())
+        )
     }
 }
 
@@ -164,12 +173,20 @@ impl Out {
         assert!(self.to(a).is_empty(), "expected nothing to {a}, got: {:?}", self.to(a));
     }
     pub fn nothing(&self) {
-        assert!(self.msgs.is_empty() && self.unparsed.is_empty(), "expected no output, got: {:?} {:?}", self.msgs, self.unparsed);
+        assert!(
+            self.msgs.is_empty() && self.unparsed.is_empty(),
+            "expected no output, got: {:?} {:?}",
+            self.msgs,
+            self.unparsed
+        );
     }
     /// Requests to `a` that start a transaction (retransmissions, same branch, dropped).
     pub fn new_requests_to(&self, a: &str) -> Vec<&Sent> {
         let mut seen = std::collections::HashSet::new();
-        self.to(a).into_iter().filter(|m| m.msg.is_request() && seen.insert(m.branch())).collect()
+        self.to(a)
+            .into_iter()
+            .filter(|m| m.msg.is_request() && seen.insert(m.branch()))
+            .collect()
     }
     /// The one response with `code` to `a`.
     pub fn resp(&self, a: &str, code: u16) -> &Sent {
@@ -228,9 +245,25 @@ impl Net {
                 (t.name.clone(), SocketAddr::new(ip, t.port))
             })
             .collect();
-        let engine = Engine::new(cfg.clone(), LocalAddrs::from_config(&cfg), start, SystemTime::now(), Vec::new(), trunk_addrs)
-            .expect("engine");
-        let mut net = Net { engine, start, now: start, cfg, sent: Vec::new(), store: Vec::new(), unparsed: Vec::new(), media: Vec::new() };
+        let engine = Engine::new(
+            cfg.clone(),
+            LocalAddrs::from_config(&cfg),
+            start,
+            SystemTime::now(),
+            Vec::new(),
+            trunk_addrs,
+        )
+        .expect("engine");
+        let mut net = Net {
+            engine,
+            start,
+            now: start,
+            cfg,
+            sent: Vec::new(),
+            store: Vec::new(),
+            unparsed: Vec::new(),
+            media: Vec::new(),
+        };
         net.fire_due();
         net
     }
@@ -247,7 +280,11 @@ impl Net {
     fn collect(&mut self) {
         while let Some(t) = self.engine.poll_transmit() {
             match switchyard::sip::parse(&t.bytes) {
-                Ok(msg) => self.sent.push(Sent { to: t.dest.addr, msg, at: self.now - self.start }),
+                Ok(msg) => self.sent.push(Sent {
+                    to: t.dest.addr,
+                    msg,
+                    at: self.now - self.start,
+                }),
                 Err(_) => self.unparsed.push((t.dest.addr, String::from_utf8_lossy(&t.bytes).into_owned())),
             }
         }
@@ -318,13 +355,21 @@ impl Net {
     /// Everything sent and stored since the last take; everything sent must parse.
     pub fn take(&mut self) -> Out {
         let out = self.take_raw();
-        assert!(out.unparsed.is_empty(), "the engine sent something that does not parse: {:?}", out.unparsed);
+        assert!(
+            out.unparsed.is_empty(),
+            "the engine sent something that does not parse: {:?}",
+            out.unparsed
+        );
         out
     }
 
     /// As [`Net::take`], keeping what does not parse in `Out::unparsed`.
     pub fn take_raw(&mut self) -> Out {
-        Out { msgs: std::mem::take(&mut self.sent), store: std::mem::take(&mut self.store), unparsed: std::mem::take(&mut self.unparsed) }
+        Out {
+            msgs: std::mem::take(&mut self.sent),
+            store: std::mem::take(&mut self.store),
+            unparsed: std::mem::take(&mut self.unparsed),
+        }
     }
 }
 
@@ -350,17 +395,28 @@ pub struct Msg {
 
 impl Msg {
     pub fn request(method: &str, ruri: &str) -> Msg {
-        Msg { start: format!("{method} {ruri} SIP/2.0"), headers: Vec::new(), body: String::new() }
+        Msg {
+            start: format!("{method} {ruri} SIP/2.0"),
+            headers: Vec::new(),
+            body: String::new(),
+        }
     }
     pub fn response(code: u16, reason: &str) -> Msg {
-        Msg { start: format!("SIP/2.0 {code} {reason}"), headers: Vec::new(), body: String::new() }
+        Msg {
+            start: format!("SIP/2.0 {code} {reason}"),
+            headers: Vec::new(),
+            body: String::new(),
+        }
     }
     pub fn h(mut self, name: &str, value: impl Into<String>) -> Msg {
         self.headers.push((name.to_owned(), value.into()));
         self
     }
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
     /// Replaces the first header `name` (or appends it).
     pub fn set(mut self, name: &str, value: impl Into<String>) -> Msg {
@@ -387,11 +443,17 @@ impl Msg {
         self.start.split(' ').nth(1).unwrap_or("")
     }
     pub fn cseq_num(&self) -> u32 {
-        self.get("CSeq").and_then(|c| c.split_whitespace().next()).and_then(|n| n.parse().ok()).unwrap_or(0)
+        self.get("CSeq")
+            .and_then(|c| c.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
     }
     pub fn branch(&self) -> String {
         let via = self.get("Via").unwrap_or("");
-        via.split(';').find_map(|p| p.trim().strip_prefix("branch=")).unwrap_or("").to_owned()
+        via.split(';')
+            .find_map(|p| p.trim().strip_prefix("branch="))
+            .unwrap_or("")
+            .to_owned()
     }
     pub fn render(&self) -> String {
         let mut s = String::new();
@@ -414,7 +476,14 @@ pub fn invite(src: &str, from_user: &str, to_user: &str) -> Msg {
     Msg::request("INVITE", &format!("sip:{to_user}@127.0.0.1:5060"))
         .h("Via", format!("SIP/2.0/UDP {src};branch={};rport", branch()))
         .h("Max-Forwards", "70")
-        .h("From", format!("\"Caller\" <sip:{from_user}@{}>;tag={}", src.split(':').next().unwrap(), uniq("ftag")))
+        .h(
+            "From",
+            format!(
+                "\"Caller\" <sip:{from_user}@{}>;tag={}",
+                src.split(':').next().unwrap(),
+                uniq("ftag")
+            ),
+        )
         .h("To", format!("<sip:{to_user}@127.0.0.1:5060>"))
         .h("Call-ID", uniq("a-call-"))
         .h("CSeq", "1 INVITE")
@@ -451,7 +520,10 @@ pub fn answer_challenge_alg(req: &Msg, challenge: &Message, user: &str, password
     } else {
         (HeaderName::WwwAuthenticate, "Authorization")
     };
-    let chs: Vec<Challenge> = challenge.header_lines(hdr_in).map(|v| Challenge::parse(v).expect("challenge parses")).collect();
+    let chs: Vec<Challenge> = challenge
+        .header_lines(hdr_in)
+        .map(|v| Challenge::parse(v).expect("challenge parses"))
+        .collect();
     let ch = chs
         .iter()
         .find(|c| c.algorithm.as_str().eq_ignore_ascii_case(algorithm))
@@ -477,8 +549,15 @@ pub fn reply_msg(req: &Message, code: u16, reason: &str, to_tag: &str, contact: 
     }
     m = m.h("From", req.header(HeaderName::From).unwrap_or(""));
     let to = req.header(HeaderName::To).unwrap_or("");
-    let to = if req.to_tag().is_none() && code != 100 { format!("{to};tag={to_tag}") } else { to.to_owned() };
-    m = m.h("To", to).h("Call-ID", req.call_id()).h("CSeq", req.header(HeaderName::CSeq).unwrap_or(""));
+    let to = if req.to_tag().is_none() && code != 100 {
+        format!("{to};tag={to_tag}")
+    } else {
+        to.to_owned()
+    };
+    m = m
+        .h("To", to)
+        .h("Call-ID", req.call_id())
+        .h("CSeq", req.header(HeaderName::CSeq).unwrap_or(""));
     if code != 100 && *req.method() != Method::Cancel && *req.method() != Method::Bye {
         m = m.h("Contact", format!("<sip:b@{contact}>"));
     }

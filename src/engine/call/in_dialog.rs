@@ -427,6 +427,11 @@ impl Engine {
                     self.fail_a(now, key, 480, "No Answer", "no-answer");
                 }
             }
+            CallTimer::RingTimeout(i) => {
+                if call.state == State::Setup {
+                    self.ring_timeout(now, key, i);
+                }
+            }
         }
     }
 

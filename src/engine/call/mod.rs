@@ -27,6 +27,7 @@ use super::Engine;
 
 mod headers;
 mod in_dialog;
+mod plan;
 mod setup;
 
 pub(crate) use headers::hang_up_stray;
@@ -55,6 +56,8 @@ pub(crate) enum CallTimer {
     NoAnswer,
     /// The RFC 4028 session may have expired without a refresh.
     SessionExpiry,
+    /// B leg `i`, placed by a plan's `bridge`, rang for its `timeout`.
+    RingTimeout(usize),
 }
 
 /// What a client transaction of a call is for.
@@ -124,6 +127,8 @@ struct BLeg {
     ack: Option<Bytes>,
     provisional: bool,
     cancel_wanted: bool,
+    /// Cancelled by the switch because it rang too long: its 487 counts as 408.
+    timed_out: bool,
 }
 
 /// A re-INVITE relayed across, remembered until its ACK passes (glare, §14.1).
@@ -172,6 +177,10 @@ pub(crate) struct Call {
     /// Body of the B-leg INVITEs when the switch rewrote A's offer.
     b_offer: Option<Vec<u8>>,
     pub(in crate::engine) span: tracing::Span,
+    /// The call's run through the dialplan; `None` when routed by `[[routes]]`.
+    route: Option<crate::dialplan::Session>,
+    /// How long each leg of the current `bridge` may ring.
+    ring_timeout: Option<std::time::Duration>,
 }
 
 impl Call {

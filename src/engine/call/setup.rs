@@ -74,7 +74,16 @@ impl Engine {
         let trying = response_to(&req, 100, "", None, Some(peer.addr)).finish(None, b"");
         self.send_response(now, id, trying);
 
-        let targets = match self.route(now, &callee, trunk.as_deref()) {
+        let mut route_session = self.new_route_session(now, trunk.as_deref(), &caller, &callee);
+        let mut ring_timeout = None;
+        let routed = match &mut route_session {
+            Some(s) => self.plan_route(now, s, None).map(|p| {
+                ring_timeout = Some(p.ring_timeout);
+                p.routed
+            }),
+            None => self.route(now, &callee, trunk.as_deref()),
+        };
+        let targets = match routed {
             Ok(t) => t,
             Err((code, reason)) => {
                 info!(caller = %caller, callee = %callee, code, "call refused");
@@ -160,6 +169,8 @@ impl Engine {
             anchor,
             b_offer,
             span,
+            route: route_session,
+            ring_timeout,
         };
         {
             let _e = call.span.enter();
@@ -321,6 +332,7 @@ impl Engine {
             ack: None,
             provisional: false,
             cancel_wanted: false,
+            timed_out: false,
         });
         self.by_call_id.insert(call_id.into(), (key, Side::B(idx)));
         if let Some(Target::Trunk { name, .. }) = self.calls.get(&key).map(|c| c.b[idx].target.clone()) {
@@ -338,6 +350,7 @@ impl Engine {
                     call.client_txs.push(tx);
                 }
                 self.client_tx.insert(tx, (key, Purpose::Invite(idx)));
+                self.arm_ring_timeout(now, key, idx);
             }
             Err(e) => {
                 warn!(error = %e, "INVITE not sent");
@@ -577,8 +590,12 @@ impl Engine {
 
     pub(in crate::engine) fn b_failed(&mut self, now: Instant, key: CallKey, i: usize, code: u16, reason: String) {
         let Some(call) = self.calls.get_mut(&key) else { return };
+        let mut code = code;
         if let Some(leg) = call.b.get_mut(i) {
             leg.state = BState::Done;
+            if leg.timed_out && code == 487 {
+                code = 408;
+            }
         }
         {
             let _e = call.span.enter();
@@ -601,8 +618,10 @@ impl Engine {
             return;
         }
         let best = call.best.clone();
-        // Fail over to the next trunk that has room, on an outage-type answer.
-        if matches!(code, 408 | 500 | 502 | 503 | 504) {
+        // Fail over to the next trunk that has room on an outage-type answer; a hunt over
+        // users moves on after any failure short of a global one (6xx).
+        let next_is_user = matches!(call.next_trunks.front(), Some(Target::User { .. }));
+        if matches!(code, 408 | 500 | 502 | 503 | 504) || (next_is_user && code < 600) {
             let mut pending = std::mem::take(&mut call.next_trunks);
             pending.retain(|t| !matches!(t, Target::Trunk { name, .. } if !self.trunk_has_room(name)));
             if let Some(next) = pending.pop_front() {
@@ -616,7 +635,12 @@ impl Engine {
         }
         let (code, reason) = best.unwrap_or((500, String::new()));
         // A device's own challenge means nothing to the caller.
-        let code = if code == 401 || code == 407 { 403 } else { code };
+        let mut code = if code == 401 || code == 407 { 403 } else { code };
+        let before = code;
+        if self.plan_after_failure(now, key, &mut code) {
+            return;
+        }
+        let reason = if code == before { reason } else { super::plan::reason_for(code).to_owned() };
         self.fail_a(now, key, code, &reason, cause_for(code));
     }
 
