@@ -195,7 +195,7 @@ fn route_cmd(
     };
     let origin = if cfg.trunk(from).is_some() { Origin::Trunk(from) } else { Origin::User(from) };
     println!("from {origin:?}, caller {}, to {to}", caller.unwrap_or(from));
-    let mut s = Session::new(plan, origin, caller.unwrap_or(from), to, unix_ms);
+    let mut s = Session::new(plan, origin, caller.unwrap_or(from), to, unix_ms).with_trace();
     let mut keys = keys.iter();
     let mut printed = 0;
     let mut flush = |s: &Session| {

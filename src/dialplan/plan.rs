@@ -84,6 +84,8 @@ pub struct Context {
     /// Its own extensions, in file order.
     pub exts: Vec<Extension>,
     pub(crate) index: Index,
+    /// Labels of extensions without `when`, to find ones that can never run.
+    unconditional: HashMap<String, Pos>,
 }
 
 /// A checked plan, shared read-only by the calls that started on it.
@@ -266,6 +268,7 @@ impl Plan {
             includes: Vec::new(),
             exts: Vec::new(),
             index: Index::new(),
+            unconditional: HashMap::new(),
         };
         for item in &block.stmts {
             let iw = &item.words;
@@ -364,11 +367,13 @@ impl Plan {
             label.text.clone()
         };
         // Same pattern, earlier, without conditions: this one could never run.
-        if let Some(prev) = ctx.exts.iter().find(|e| e.label == label_text && e.when.is_empty()) {
+        if let Some(prev) = ctx.unconditional.get(&label_text) {
             d.at(
                 &label.pos,
-                format!("unreachable: `ext {label_text}` at {} has no `when` and comes first", prev.pos),
+                format!("unreachable: `ext {label_text}` at {prev} has no `when` and comes first"),
             );
+        } else if when.is_empty() {
+            ctx.unconditional.insert(label_text.clone(), w[0].pos.clone());
         }
         let id = ctx.exts.len() as EntryId;
         match &matcher {

@@ -16,6 +16,17 @@ use super::index::EntryId;
 use super::plan::{ExtMatch, Origin, Plan};
 use super::template::Vars;
 
+/// Adds a line to the session's trace when it keeps one; the text is built only then, so
+/// routing a call costs no formatting.
+macro_rules! note {
+    ($s:expr, $e:expr) => {
+        if $s.tracing {
+            let line = $e;
+            $s.trace.push(line);
+        }
+    };
+}
+
 /// Longest chain of actions without a decision: a `goto` loop ends here, not in a hang.
 const MAX_STEPS: u32 = 1000;
 /// Deepest `gosub` nesting.
@@ -87,8 +98,11 @@ pub struct Session {
     stack: Vec<Frame>,
     caller: String,
     unix_ms: i64,
-    /// Lines describing each step taken, for `switchyard route` and debug logs.
+    /// Lines describing each step taken, kept after [`Session::with_trace`] (for `switchyard
+    /// route` and debug logs).
     pub trace: Vec<String>,
+    tracing: bool,
+    captures: Vec<String>,
     started: bool,
     /// A menu ran out of retries and has no branch for it: hang up.
     hangup_next: bool,
@@ -97,6 +111,10 @@ pub struct Session {
 
 impl Vars for Session {
     fn get(&self, name: &str) -> Option<&str> {
+        // `$1`…`$9`: the captures of the regex the current extension matched.
+        if let [d @ b'1'..=b'9'] = name.as_bytes() {
+            return self.captures.get(usize::from(d - b'1')).map(String::as_str);
+        }
         self.vars.get(name).map(String::as_str)
     }
 }
@@ -121,10 +139,18 @@ impl Session {
             caller: caller.to_owned(),
             unix_ms,
             trace: Vec::new(),
+            tracing: false,
+            captures: Vec::new(),
             started: false,
             hangup_next: false,
             origin_ctx,
         }
+    }
+
+    /// Keeps a line per step in `trace`.
+    pub fn with_trace(mut self) -> Session {
+        self.tracing = true;
+        self
     }
 
     /// The plan this call runs on.
@@ -167,22 +193,17 @@ impl Session {
         let ext = &plan.context(ci).exts[id as usize];
         self.vars.insert("EXTEN".to_owned(), number.to_owned());
         self.vars.insert("CONTEXT".to_owned(), plan.context(ci).name.clone());
-        for i in 1..10 {
-            self.vars.remove(&i.to_string());
-        }
+        self.captures.clear();
         if let ExtMatch::Regex(r) = &ext.matcher {
             if let Some(caps) = r.captures(number) {
-                for (i, c) in caps.iter().enumerate().skip(1).take(9) {
-                    self.vars.insert(i.to_string(), c.map_or("", |m| m.as_str()).to_owned());
-                }
+                self.captures
+                    .extend(caps.iter().skip(1).take(9).map(|c| c.map_or("", |m| m.as_str()).to_owned()));
             }
         }
-        self.trace.push(format!(
-            "{}  context {} ext {} matches {number}",
-            ext.pos,
-            plan.context(ci).name,
-            ext.label
-        ));
+        note!(
+            self,
+            format!("{}  context {} ext {} matches {number}", ext.pos, plan.context(ci).name, ext.label)
+        );
         if let Some(f) = self.stack.last_mut() {
             *f = Frame {
                 ctx: ci,
@@ -257,7 +278,7 @@ impl Session {
         let Some(i) = m.choices.iter().position(|(k, _)| k == key) else {
             return false;
         };
-        self.trace.push(format!("key {key}"));
+        note!(self, format!("key {key}"));
         self.branch(CHOICE + i as u16);
         true
     }
@@ -275,11 +296,14 @@ impl Session {
         } else {
             m.on_invalid.is_empty()
         };
-        self.trace.push(if by_timeout {
-            "menu timed out".to_owned()
-        } else {
-            "menu: invalid keys".to_owned()
-        });
+        note!(
+            self,
+            if by_timeout {
+                "menu timed out".to_owned()
+            } else {
+                "menu: invalid keys".to_owned()
+            }
+        );
         if empty {
             self.hangup_next = true;
         } else {
@@ -296,7 +320,7 @@ impl Session {
                 ..
             })
         ) {
-            self.trace.push("webhook failed".to_owned());
+            note!(self, "webhook failed".to_owned());
             self.branch(ON_FAIL);
         }
     }
@@ -317,7 +341,7 @@ impl Session {
             }
         }
         if std::mem::take(&mut self.hangup_next) {
-            self.trace.push("no branch for it: hang up".to_owned());
+            note!(self, "no branch for it: hang up".to_owned());
             return Decision::Hangup(Cause { code: 480, name: "normal" });
         }
         for _ in 0..MAX_STEPS {
@@ -336,7 +360,7 @@ impl Session {
                     self.stack.pop();
                     continue;
                 }
-                self.trace.push("end of extension: hang up".to_owned());
+                note!(self, "end of extension: hang up".to_owned());
                 return Decision::End;
             };
             Self::advance(frame);
@@ -345,7 +369,7 @@ impl Session {
             match &step.action {
                 Action::Set { var, value } => {
                     let v = value.expand(self);
-                    self.trace.push(format!("{}  set {var}={v}", step.pos));
+                    note!(self, format!("{}  set {var}={v}", step.pos));
                     self.vars.insert(var.clone(), v);
                 }
                 Action::If { cond, .. } => {
@@ -359,7 +383,7 @@ impl Session {
                         holiday: &hol,
                         var: &var,
                     });
-                    self.trace.push(format!("{}  if … is {ok}", step.pos));
+                    note!(self, format!("{}  if … is {ok}", step.pos));
                     if let Some(f) = self.stack.last_mut() {
                         // The cursor already moved past the `if`; step back into it.
                         if let Some(last) = f.path.last_mut() {
@@ -374,11 +398,14 @@ impl Session {
                         Some(c) => plan.context_index(c),
                         None => self.stack.last().map(|f| f.ctx),
                     };
-                    self.trace.push(format!(
-                        "{}  goto {}{number}",
-                        step.pos,
-                        context.as_ref().map(|c| format!("{c} ")).unwrap_or_default()
-                    ));
+                    note!(
+                        self,
+                        format!(
+                            "{}  goto {}{number}",
+                            step.pos,
+                            context.as_ref().map(|c| format!("{c} ")).unwrap_or_default()
+                        )
+                    );
                     let Some(ctx) = ctx else {
                         return Decision::NoRoute;
                     };
@@ -390,17 +417,20 @@ impl Session {
                 }
                 Action::Gosub { context, exten } => {
                     if self.stack.len() >= MAX_DEPTH {
-                        self.trace.push(format!("{}  gosub too deep", step.pos));
+                        note!(self, format!("{}  gosub too deep", step.pos));
                         return Decision::Loop;
                     }
                     let number = exten.expand(self);
                     let here = self.stack.last().map_or(0, |f| f.ctx);
                     let ctx = context.as_ref().map_or(Some(here), |c| plan.context_index(c));
-                    self.trace.push(format!(
-                        "{}  gosub {}{number}",
-                        step.pos,
-                        context.as_ref().map(|c| format!("{c} ")).unwrap_or_default()
-                    ));
+                    note!(
+                        self,
+                        format!(
+                            "{}  gosub {}{number}",
+                            step.pos,
+                            context.as_ref().map(|c| format!("{c} ")).unwrap_or_default()
+                        )
+                    );
                     let Some(ctx) = ctx else {
                         return Decision::NoRoute;
                     };
@@ -413,7 +443,7 @@ impl Session {
                     }
                 }
                 Action::Return => {
-                    self.trace.push(format!("{}  return", step.pos));
+                    note!(self, format!("{}  return", step.pos));
                     if self.stack.len() > 1 {
                         self.stack.pop();
                     } else {
@@ -438,13 +468,10 @@ impl Session {
                             Target::Trunk { trunk, number } => format!("trunk:{trunk}/{number}"),
                         })
                         .collect();
-                    self.trace.push(format!(
-                        "{}  bridge {} ({:?}, {} s)",
-                        step.pos,
-                        shown.join(" "),
-                        mode,
-                        timeout.as_secs_f32()
-                    ));
+                    note!(
+                        self,
+                        format!("{}  bridge {} ({:?}, {} s)", step.pos, shown.join(" "), mode, timeout.as_secs_f32())
+                    );
                     return Decision::Bridge {
                         targets: t,
                         mode: *mode,
@@ -452,11 +479,11 @@ impl Session {
                     };
                 }
                 Action::Hangup(c) => {
-                    self.trace.push(format!("{}  hangup {} ({})", step.pos, c.name, c.code));
+                    note!(self, format!("{}  hangup {} ({})", step.pos, c.name, c.code));
                     return Decision::Hangup(*c);
                 }
                 _ => {
-                    self.trace.push(format!("{}  {}", step.pos, describe(step, self)));
+                    note!(self, format!("{}  {}", step.pos, describe(step, self)));
                     return Decision::Media(step.clone());
                 }
             }

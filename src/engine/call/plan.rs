@@ -56,7 +56,13 @@ impl Engine {
             Some(t) => Origin::Trunk(t),
             None => Origin::User(caller),
         };
-        Some(Session::new(plan, origin, caller, callee, self.wall_ms(now) as i64))
+        let s = Session::new(plan, origin, caller, callee, self.wall_ms(now) as i64);
+        // The steps are logged at debug level: build them only when that is on.
+        Some(if tracing::enabled!(target: "dialplan", tracing::Level::DEBUG) {
+            s.with_trace()
+        } else {
+            s
+        })
     }
 
     /// Runs the session to its next bridge that has someone to ring. `best` is the final
@@ -71,7 +77,7 @@ impl Engine {
         for _ in 0..64 {
             let from = s.trace.len();
             let d = s.next();
-            for line in &s.trace[from..] {
+            for line in s.trace.drain(from..) {
                 tracing::debug!(target: "dialplan", "{line}");
             }
             match d {
