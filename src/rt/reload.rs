@@ -108,7 +108,9 @@ pub(crate) fn spawn(
                 }
                 Ok((fp, Err(e))) => {
                     seen = fp;
-                    error!(trigger = why, "dialplan reload refused, the running plan stays:\n{e}");
+                    for line in e.to_string().lines() {
+                        error!(trigger = why, "dialplan reload refused, the running plan stays: {line}");
+                    }
                 }
                 Err(_) => error!(trigger = why, "dialplan reload failed: the loader panicked; the running plan stays"),
             }

@@ -155,6 +155,11 @@ impl Switch {
     /// Writes a configuration listening on UDP and TCP `127.0.0.1:port` with `sections` (users,
     /// trunks, routes...) appended, starts the switch, and waits until it answers OPTIONS.
     pub fn start(port: u16, sections: &str) -> Switch {
+        Switch::start_with(port, "", sections)
+    }
+
+    /// As `start`, with `server` lines added to the `[server]` table (e.g. `dialplan = …`).
+    pub fn start_with(port: u16, server: &str, sections: &str) -> Switch {
         let dir = tempfile::Builder::new()
             .prefix("switchyard-peer-")
             .tempdir()
@@ -168,6 +173,7 @@ impl Switch {
              tcp = [\"{HOST}:{port}\"]\n\
              domain = \"switchyard.test\"\n\
              data_dir = \"{}\"\n\
+             {server}\n\
              \n\
              [limits]\n\
              drain_timeout_s = 1\n\
@@ -279,6 +285,11 @@ impl Switch {
             tail(&last, 3),
             self.diag()
         );
+    }
+
+    /// The switch's process id, to signal it.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     /// The temporary directory of this switch (config, data, logs of the peers).
