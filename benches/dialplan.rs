@@ -32,7 +32,7 @@ fn load(text: &str) -> Plan {
 /// Routing the way the switch does it for each call: a session, then its first decision.
 fn route(plan: &Arc<Plan>, number: &str) -> bool {
     let mut s = Session::new(plan.clone(), Origin::User("1001"), "1001", number, 1_795_487_400_000);
-    matches!(s.next(), Decision::Bridge { .. } | Decision::Hangup(_))
+    matches!(s.next_decision(), Decision::Bridge { .. } | Decision::Hangup(_))
 }
 
 fn bench(c: &mut Criterion) {

@@ -207,7 +207,7 @@ fn route_cmd(
     // Follow the plan as if every bridge failed and every media action completed; menus
     // take the --keys answers in turn, and the first menu without one is shown and ends it.
     for _ in 0..64 {
-        let d = s.next();
+        let d = s.next_decision();
         match d {
             Decision::Bridge { .. } => {
                 flush(&s);

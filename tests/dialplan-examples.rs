@@ -23,7 +23,7 @@ fn decisions(plan: &Arc<Plan>, origin: Origin<'_>, caller: &str, to: &str, at: &
     let mut keys = keys.iter();
     let mut out = Vec::new();
     for _ in 0..50 {
-        match s.next() {
+        match s.next_decision() {
             Decision::Bridge { targets, mode, timeout } => {
                 let t: Vec<String> = targets
                     .iter()

@@ -270,8 +270,7 @@ pub(crate) fn parse(file: Arc<str>, text: &str, diags: &mut Diags) -> Vec<Stmt> 
     };
     let toks = lexer.tokens(diags);
     let mut p = Parser { toks, at: 0 };
-    let stmts = p.stmts(diags, None);
-    stmts
+    p.stmts(diags, None)
 }
 
 struct Parser {

@@ -1,7 +1,7 @@
 //! Running a plan for one call, sans-IO: the session steps through actions that need no
 //! media (`set`, `goto`, `gosub`/`return`, `if`, `transfer`) and stops at the first one the
 //! switch must act on, returning it as a [`Decision`]. The caller acts, then calls
-//! [`Session::next`] again to go on (after a failed `bridge`, to the next line).
+//! [`Session::next_decision`] again to go on (after a failed `bridge`, to the next line).
 //!
 //! A session holds an `Arc<Plan>`: a reload gives new calls the new plan, while this call
 //! finishes on the one it started with.
@@ -248,7 +248,7 @@ impl Session {
     }
 
     /// Steps into a branch of the action last returned as [`Decision::Media`] (the cursor is
-    /// just past it); the next [`Session::next`] runs that branch, then what follows the action.
+    /// just past it); the next [`Session::next_decision`] runs that branch, then what follows the action.
     fn branch(&mut self, b: u16) {
         if let Some(f) = self.stack.last_mut() {
             if let Some(last) = f.path.last_mut() {
@@ -326,7 +326,7 @@ impl Session {
     }
 
     /// Runs until the switch has something to do.
-    pub fn next(&mut self) -> Decision {
+    pub fn next_decision(&mut self) -> Decision {
         let plan = self.plan.clone();
         if !self.started {
             self.started = true;

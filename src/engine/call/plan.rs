@@ -76,7 +76,7 @@ impl Engine {
     ) -> Result<Planned, (u16, &'static str)> {
         for _ in 0..64 {
             let from = s.trace.len();
-            let d = s.next();
+            let d = s.next_decision();
             for line in s.trace.drain(from..) {
                 tracing::debug!(target: "dialplan", "{line}");
             }
