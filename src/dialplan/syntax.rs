@@ -269,14 +269,20 @@ pub(crate) fn parse(file: Arc<str>, text: &str, diags: &mut Diags) -> Vec<Stmt> 
         col: 1,
     };
     let toks = lexer.tokens(diags);
-    let mut p = Parser { toks, at: 0 };
+    let mut p = Parser { toks, at: 0, depth: 0 };
     p.stmts(diags, None)
 }
 
 struct Parser {
     toks: Vec<Tok>,
     at: usize,
+    depth: u32,
 }
+
+/// Deepest nesting of blocks. Real plans nest a few levels (context, extension, menu,
+/// choice); the bound keeps a hostile file from exhausting the stack of `check` or of a
+/// reload.
+const MAX_DEPTH: u32 = 32;
 
 impl Parser {
     fn peek(&self) -> &Tok {
@@ -295,6 +301,37 @@ impl Parser {
 
     /// Statements up to the `}` closing `open` (consumed), or to the end of the file.
     fn stmts(&mut self, diags: &mut Diags, open: Option<&Pos>) -> Vec<Stmt> {
+        if let Some(pos) = open {
+            if self.depth >= MAX_DEPTH {
+                diags.at(pos, format!("blocks nested deeper than {MAX_DEPTH} levels"));
+                self.skip_block();
+                return Vec::new();
+            }
+        }
+        self.depth += 1;
+        let out = self.stmts_inner(diags, open);
+        self.depth -= 1;
+        out
+    }
+
+    /// Past the `}` that closes a block already opened, without reading it.
+    fn skip_block(&mut self) {
+        let mut depth = 1usize;
+        while !self.at_eof() {
+            match self.next() {
+                Tok::Open(_) => depth += 1,
+                Tok::Close(_) => {
+                    depth -= 1;
+                    if depth == 0 {
+                        return;
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn stmts_inner(&mut self, diags: &mut Diags, open: Option<&Pos>) -> Vec<Stmt> {
         let mut out = Vec::new();
         loop {
             if self.at_eof() {
@@ -430,6 +467,11 @@ mod tests {
             ["t.dialplan:1:10: string not closed: a `\"` is missing before the end of the line"]
         );
         assert_eq!(parse_err("set A=${B\n"), ["t.dialplan:1:7: `${` not closed by `}` on this line"]);
+        // A hostile nesting is refused at the limit, not by running out of stack.
+        let deep = format!("{}{}", "x {".repeat(100_000), "}".repeat(100_000));
+        let errs = parse_err(&deep);
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert!(errs[0].ends_with("blocks nested deeper than 32 levels"), "{errs:?}");
         assert_eq!(
             parse_err("ext /abc\n"),
             ["t.dialplan:1:5: regular expression not closed: a `/` is missing before the end of the line"]
