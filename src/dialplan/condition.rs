@@ -95,7 +95,7 @@ const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 fn parse_hm(s: &str) -> Option<u16> {
     let (h, m) = s.split_once(':')?;
     let (h, m) = (h.parse::<u16>().ok()?, m.parse::<u16>().ok()?);
-    (h <= 24 && m < 60 && (h < 24 || m == 0) && s.len() == 5).then_some(h * 60 + m)
+    (h <= 24 && m < 60 && (h < 24 || m == 0) && s.len() == 5).then(|| h * 60 + m)
 }
 
 fn day(s: &str) -> Option<u8> {
@@ -324,6 +324,8 @@ mod tests {
     fn errors_point_into_the_word() {
         let e = |w: &str| Conditions::default().add(w).unwrap_err();
         assert_eq!(e("time=9-18").0, 5);
+        // Found by the fuzzer: hours that overflow when turned into minutes.
+        assert_eq!(e("time=9999:00-10:00").0, 5);
         assert_eq!(e("days=mon-fry").0, 5);
         assert_eq!(e("tz=Mars/Olympus").0, 3);
         assert_eq!(e("!colour=red").0, 1);
