@@ -21,6 +21,7 @@ PACKAGES=(
     "tshark:tshark"
     "espeak-ng:espeak-ng"
     "sox:sox"
+    "libsox-fmt-mp3:-"
     "openssl:openssl"
     "kamailio:kamailio"
     "ca-certificates:-"

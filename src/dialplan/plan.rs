@@ -628,15 +628,15 @@ impl Plan {
         }
         if let Some(dir) = &self.prompt_dir {
             for (p, pos) in self.prompt_refs() {
-                if self.prompt_path(&p).is_none() {
-                    d.at(
-                        &pos,
-                        format!(
-                            "prompt `{p}` not found in {} (tried {})",
-                            dir.display(),
-                            PROMPT_EXTENSIONS.join(", ")
-                        ),
-                    );
+                match self.prompt_path(&p) {
+                    None => d.at(&pos, format!("prompt `{p}` not found in {} (tried {})", dir.display(), PROMPT_EXTENSIONS.join(", "))),
+                    Some(file) => {
+                        // Played only when a caller gets there: a file that does not decode
+                        // must fail the check, not the call.
+                        if let Err(e) = crate::media::prompt::decode(&file) {
+                            d.at(&pos, format!("prompt `{p}`: {e}"));
+                        }
+                    }
                 }
             }
         }

@@ -21,6 +21,7 @@ mod anchor;
 mod call_media;
 mod dtmf;
 mod ports;
+pub mod prompt;
 mod transcode;
 
 pub use anchor::{Anchor, AnchorError, LocalMedia};
