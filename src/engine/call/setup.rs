@@ -590,11 +590,11 @@ impl Engine {
 
     pub(in crate::engine) fn b_failed(&mut self, now: Instant, key: CallKey, i: usize, code: u16, reason: String) {
         let Some(call) = self.calls.get_mut(&key) else { return };
-        let mut code = code;
+        let (mut code, mut reason) = (code, reason);
         if let Some(leg) = call.b.get_mut(i) {
             leg.state = BState::Done;
             if leg.timed_out && code == 487 {
-                code = 408;
+                (code, reason) = (408, "Request Timeout".to_owned());
             }
         }
         {
