@@ -157,56 +157,45 @@ impl Lexer<'_> {
         ahead.next() == Some('/')
     }
 
+    /// A string: up to `"`, with `\n`, `\t`, `\"` and `\\` escapes.
     fn quoted(&mut self) -> Option<String> {
-        let mut s = String::new();
-        loop {
-            match self.chars.peek().copied() {
-                None | Some('\n') => return None,
-                Some('"') => {
-                    self.bump();
-                    return Some(s);
-                }
-                Some('\\') => {
-                    self.bump();
-                    match self.chars.peek().copied() {
-                        Some('n') => s.push('\n'),
-                        Some('t') => s.push('\t'),
-                        Some(c @ ('"' | '\\')) => s.push(c),
-                        Some(c) if c != '\n' => {
-                            s.push('\\');
-                            s.push(c);
-                        }
-                        _ => return None,
-                    }
-                    self.bump();
-                }
-                Some(c) => {
-                    s.push(c);
-                    self.bump();
-                }
-            }
-        }
+        self.delimited('"', |c| match c {
+            'n' => Some('\n'),
+            't' => Some('\t'),
+            '"' | '\\' => Some(c),
+            _ => None,
+        })
     }
 
-    /// Up to the next `/` not escaped; `\/` stands for `/`, other escapes are the regex's.
+    /// A regex: up to the next `/` not escaped; `\/` stands for `/`, other escapes are the
+    /// regex's own and are kept.
     fn regex(&mut self) -> Option<String> {
+        self.delimited('/', |c| (c == '/').then_some('/'))
+    }
+
+    /// Text up to `close` on the same line. After `\`, `unescape` gives the character a
+    /// sequence stands for; others are kept as written, backslash included. `None` when the
+    /// line ends first.
+    fn delimited(&mut self, close: char, unescape: impl Fn(char) -> Option<char>) -> Option<String> {
         let mut s = String::new();
         loop {
             match self.chars.peek().copied() {
                 None | Some('\n') => return None,
-                Some('/') => {
+                Some(c) if c == close => {
                     self.bump();
                     return Some(s);
                 }
                 Some('\\') => {
                     self.bump();
                     match self.chars.peek().copied() {
-                        Some('/') => s.push('/'),
-                        Some(c) if c != '\n' => {
-                            s.push('\\');
-                            s.push(c);
-                        }
-                        _ => return None,
+                        None | Some('\n') => return None,
+                        Some(c) => match unescape(c) {
+                            Some(u) => s.push(u),
+                            None => {
+                                s.push('\\');
+                                s.push(c);
+                            }
+                        },
                     }
                     self.bump();
                 }
@@ -445,6 +434,8 @@ mod tests {
         assert_eq!(words(&s[1]), ["ext", "*98#"]);
         assert_eq!(s[2].words[1].kind, WordKind::Regex);
         assert_eq!(s[2].words[1].text, "^00(\\d{2,3})/x$");
+        let q = parse_ok("x \"a\\\"b\\\\c\\nd\\q\"\n");
+        assert_eq!(q[0].words[1].text, "a\"b\\c\nd\\q");
     }
 
     #[test]
