@@ -8,6 +8,7 @@
 pub mod config;
 pub mod dialplan;
 pub mod engine;
+pub mod ivr;
 pub mod jitter;
 pub mod media;
 pub mod registrar;
