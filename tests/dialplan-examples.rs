@@ -301,3 +301,18 @@ fn carrier_plan_normalises_and_never_blocks_emergency_numbers() {
         assert_eq!(decisions(&p, o, "+14155550100", "+861088886666", TUE_10H, &[]), ["hangup 404"]);
     }
 }
+
+#[test]
+fn a_session_keeps_no_trace_unless_asked() {
+    // Routing a call must not format trace lines nobody reads (they cost more than the
+    // lookup), including on the paths that end in 404.
+    let p = Arc::new(Plan::embedded().unwrap());
+    for n in ["1002", "0123", "7000"] {
+        let mut s = Session::new(p.clone(), Origin::User("1001"), "1001", n, ms(TUE_10H));
+        let _ = s.next_decision();
+        assert!(s.trace.is_empty(), "{n}: {:?}", s.trace);
+        let mut t = Session::new(p.clone(), Origin::User("1001"), "1001", n, ms(TUE_10H)).with_trace();
+        let _ = t.next_decision();
+        assert!(!t.trace.is_empty(), "{n}");
+    }
+}

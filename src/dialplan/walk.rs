@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::action::{Action, BridgeTarget, Cause, HuntMode, Step};
-use super::condition::Facts;
+use super::condition::{Conditions, Facts};
 use super::index::EntryId;
 use super::plan::{ExtMatch, Origin, Plan};
 use super::template::Vars;
@@ -175,21 +175,29 @@ impl Session {
         Some(format!("{}/{}", c.name, c.exts[f.ext as usize].label))
     }
 
+    /// Whether `cond` holds for this call now.
+    fn holds(&self, cond: &Conditions) -> bool {
+        let plan = &self.plan;
+        let hol = |n: &str, d| plan.is_holiday(n, d);
+        let var = |n: &str| self.vars.get(n).cloned();
+        cond.holds(&Facts {
+            unix_ms: self.unix_ms,
+            default_tz: &plan.timezone,
+            caller: &self.caller,
+            holiday: &hol,
+            var: &var,
+        })
+    }
+
+    /// Moves to the extension of context `ctx` (or its includes) that `number` reaches now;
+    /// `false` when none does.
     fn enter(&mut self, ctx: usize, number: &str) -> bool {
         let plan = self.plan.clone();
-        let facts_ok = |e: &super::plan::Extension, s: &Session| {
-            let hol = |n: &str, d| plan.is_holiday(n, d);
-            let var = |n: &str| s.vars.get(n).cloned();
-            e.when.holds(&Facts {
-                unix_ms: s.unix_ms,
-                default_tz: &plan.timezone,
-                caller: &s.caller,
-                holiday: &hol,
-                var: &var,
-            })
+        let hit = plan.lookup(ctx, number, &mut |_, e| self.holds(&e.when));
+        let Some((ci, id)) = hit else {
+            note!(self, format!("no extension in context {} matches {number}", plan.context(ctx).name));
+            return false;
         };
-        let hit = plan.lookup(ctx, number, &mut |_, e| facts_ok(e, self));
-        let Some((ci, id)) = hit else { return false };
         let ext = &plan.context(ci).exts[id as usize];
         self.vars.insert("EXTEN".to_owned(), number.to_owned());
         self.vars.insert("CONTEXT".to_owned(), plan.context(ci).name.clone());
@@ -335,8 +343,6 @@ impl Session {
             };
             let number = self.vars.get("DIALED").cloned().unwrap_or_default();
             if !self.enter(ctx, &number) {
-                self.trace
-                    .push(format!("no extension in context {} matches {number}", plan.context(ctx).name));
                 return Decision::NoRoute;
             }
         }
@@ -365,24 +371,16 @@ impl Session {
             };
             Self::advance(frame);
             let step: &Step = step;
-            let plan_ref: &Plan = &plan;
+            if !matches!(step.action, Action::If { .. }) {
+                note!(self, format!("{}  {}", step.pos, describe(step, self)));
+            }
             match &step.action {
                 Action::Set { var, value } => {
                     let v = value.expand(self);
-                    note!(self, format!("{}  set {var}={v}", step.pos));
                     self.vars.insert(var.clone(), v);
                 }
                 Action::If { cond, .. } => {
-                    let hol = |n: &str, d| plan_ref.is_holiday(n, d);
-                    let vars = &self.vars;
-                    let var = |n: &str| vars.get(n).cloned();
-                    let ok = cond.holds(&Facts {
-                        unix_ms: self.unix_ms,
-                        default_tz: &plan_ref.timezone,
-                        caller: &self.caller,
-                        holiday: &hol,
-                        var: &var,
-                    });
+                    let ok = self.holds(cond);
                     note!(self, format!("{}  if … is {ok}", step.pos));
                     if let Some(f) = self.stack.last_mut() {
                         // The cursor already moved past the `if`; step back into it.
@@ -398,20 +396,10 @@ impl Session {
                         Some(c) => plan.context_index(c),
                         None => self.stack.last().map(|f| f.ctx),
                     };
-                    note!(
-                        self,
-                        format!(
-                            "{}  goto {}{number}",
-                            step.pos,
-                            context.as_ref().map(|c| format!("{c} ")).unwrap_or_default()
-                        )
-                    );
                     let Some(ctx) = ctx else {
                         return Decision::NoRoute;
                     };
                     if !self.enter(ctx, &number) {
-                        self.trace
-                            .push(format!("no extension in context {} matches {number}", plan.context(ctx).name));
                         return Decision::NoRoute;
                     }
                 }
@@ -422,20 +410,10 @@ impl Session {
                     }
                     let number = exten.expand(self);
                     let here = self.stack.last().map_or(0, |f| f.ctx);
-                    let ctx = context.as_ref().map_or(Some(here), |c| plan.context_index(c));
-                    note!(
-                        self,
-                        format!(
-                            "{}  gosub {}{number}",
-                            step.pos,
-                            context.as_ref().map(|c| format!("{c} ")).unwrap_or_default()
-                        )
-                    );
-                    let Some(ctx) = ctx else {
+                    let Some(ctx) = context.as_ref().map_or(Some(here), |c| plan.context_index(c)) else {
                         return Decision::NoRoute;
                     };
-                    let top = self.stack.last().cloned();
-                    if let Some(t) = top {
+                    if let Some(t) = self.stack.last().cloned() {
                         self.stack.push(t);
                     }
                     if !self.enter(ctx, &number) {
@@ -443,7 +421,6 @@ impl Session {
                     }
                 }
                 Action::Return => {
-                    note!(self, format!("{}  return", step.pos));
                     if self.stack.len() > 1 {
                         self.stack.pop();
                     } else {
@@ -451,7 +428,7 @@ impl Session {
                     }
                 }
                 Action::Bridge { targets, mode, timeout } => {
-                    let t: Vec<Target> = targets
+                    let targets = targets
                         .iter()
                         .map(|t| match t {
                             BridgeTarget::User(u) => Target::User(u.expand(self)),
@@ -461,35 +438,17 @@ impl Session {
                             },
                         })
                         .collect();
-                    let shown: Vec<String> = t
-                        .iter()
-                        .map(|t| match t {
-                            Target::User(u) => format!("user:{u}"),
-                            Target::Trunk { trunk, number } => format!("trunk:{trunk}/{number}"),
-                        })
-                        .collect();
-                    note!(
-                        self,
-                        format!("{}  bridge {} ({:?}, {} s)", step.pos, shown.join(" "), mode, timeout.as_secs_f32())
-                    );
                     return Decision::Bridge {
-                        targets: t,
+                        targets,
                         mode: *mode,
                         timeout: *timeout,
                     };
                 }
-                Action::Hangup(c) => {
-                    note!(self, format!("{}  hangup {} ({})", step.pos, c.name, c.code));
-                    return Decision::Hangup(*c);
-                }
-                _ => {
-                    note!(self, format!("{}  {}", step.pos, describe(step, self)));
-                    return Decision::Media(step.clone());
-                }
+                Action::Hangup(c) => return Decision::Hangup(*c),
+                _ => return Decision::Media(step.clone()),
             }
         }
-        self.trace
-            .push(format!("more than {MAX_STEPS} actions without a decision: a goto loop?"));
+        note!(self, format!("more than {MAX_STEPS} actions without a decision: a goto loop?"));
         Decision::Loop
     }
 }
