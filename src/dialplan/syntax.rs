@@ -107,33 +107,22 @@ impl Lexer<'_> {
                     out.push(Tok::Close(self.pos()));
                     self.bump();
                 }
-                '"' => {
-                    let pos = self.pos();
-                    self.bump();
-                    match self.quoted() {
-                        Some(text) => out.push(Tok::Word(Word {
-                            text,
-                            kind: WordKind::Quoted,
-                            pos,
-                        })),
-                        None => diags.at(&pos, "string not closed: a `\"` is missing before the end of the line"),
-                    }
-                }
                 '/' if self.starts_comment() => {
                     while self.chars.peek().is_some_and(|&c| c != '\n') {
                         self.bump();
                     }
                 }
-                '/' => {
+                '"' | '/' => {
                     let pos = self.pos();
                     self.bump();
-                    match self.regex() {
-                        Some(text) => out.push(Tok::Word(Word {
-                            text,
-                            kind: WordKind::Regex,
-                            pos,
-                        })),
-                        None => diags.at(&pos, "regular expression not closed: a `/` is missing before the end of the line"),
+                    let (text, kind, what) = if c == '"' {
+                        (self.quoted(), WordKind::Quoted, "string not closed: a `\"`")
+                    } else {
+                        (self.regex(), WordKind::Regex, "regular expression not closed: a `/`")
+                    };
+                    match text {
+                        Some(text) => out.push(Tok::Word(Word { text, kind, pos })),
+                        None => diags.at(&pos, format!("{what} is missing before the end of the line")),
                     }
                 }
                 _ => {
