@@ -2,8 +2,9 @@
 //!
 //! `syntax` splits files into statements; `action`, `condition`, `pattern` and `template`
 //! give them types; `plan` cross-checks a whole directory and indexes each context
-//! (`index`); `walk` runs a plan for one call. Nothing here does I/O except `Plan::load`
-//! reading the files, and nothing reads a clock: wall time is passed in.
+//! (`index`); `walk` runs a plan for one call. The only I/O is reading files:
+//! `Plan::load` reads the plan, `Plan::check_refs` decodes the prompts it names. Nothing
+//! reads a clock: wall time is passed in.
 //!
 //! The language is described in `dialplans/README.md`; why it is not TOML is in
 //! ARCHITECTURE.md.
