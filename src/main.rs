@@ -323,7 +323,14 @@ fn run(cfg: Config, path: Option<PathBuf>) -> Result<()> {
     init_tracing(&cfg);
     tracing::info!(config = %name(path.as_ref()), version = env!("CARGO_PKG_VERSION"), "starting");
     let trunks = resolve_trunks(&cfg)?;
-    let plan = load_plan(&cfg, None).map_err(|e| anyhow::anyhow!("dialplan not loaded:\n{e}"))?.map(Arc::new);
+    let mut plan = load_plan(&cfg, None).map_err(|e| anyhow::anyhow!("dialplan not loaded:\n{e}"))?;
+    if let Some(p) = plan.as_mut() {
+        for e in p.load_audio() {
+            tracing::warn!("{e}");
+        }
+        tracing::info!(prompts = p.audio.len(), "dialplan loaded");
+    }
+    let plan = plan.map(Arc::new);
     if let Some(p) = &plan {
         tracing::info!(files = %p.files.join(", "), contexts = p.contexts_len(), "dialplan loaded");
     }

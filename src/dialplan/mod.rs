@@ -10,6 +10,7 @@
 //! ARCHITECTURE.md.
 
 mod action;
+pub mod audio;
 mod condition;
 mod error;
 mod index;

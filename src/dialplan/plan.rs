@@ -99,6 +99,8 @@ pub struct Plan {
     pub prompt_dir: Option<PathBuf>,
     /// The files it was read from.
     pub files: Vec<String>,
+    /// Its prompts, decoded (empty until [`Plan::load_audio`]; built in for the embedded plan).
+    pub audio: super::audio::PromptAudio,
 }
 
 /// The embedded default plan's files, so the switch routes with no configuration at all.
@@ -114,7 +116,31 @@ impl Plan {
             .iter()
             .map(|(n, t)| (format!("<embedded default>/{n}"), (*t).to_owned()))
             .collect();
-        Plan::from_texts(&files, None)
+        let mut plan = Plan::from_texts(&files, None)?;
+        plan.audio = super::audio::PromptAudio::embedded();
+        Ok(plan)
+    }
+
+    /// Actions given at run time (a webhook's reply), read and checked against this plan as
+    /// if written in context `ctx`: one statement per line, blocks allowed. `Err` lists
+    /// every problem, positions relative to `source`.
+    pub fn parse_actions(&self, source: &str, text: &str, ctx: &str) -> Result<Vec<Step>, Vec<super::error::Diagnostic>> {
+        let mut d = Diags::default();
+        let stmts = syntax::parse(Arc::from(source), text, &mut d);
+        let steps = parse_steps(&stmts, &mut d);
+        if let Some(c) = self.by_name.get(ctx).map(|&i| &self.contexts[i]) {
+            self.check_steps(c, &steps, &mut d);
+        }
+        if d.is_empty() { Ok(steps) } else { Err(d.0) }
+    }
+
+    /// Decodes every prompt in the plan's prompt directory for the calls to play; one line
+    /// per file that could not be (those prompts then play as silence).
+    pub fn load_audio(&mut self) -> Vec<String> {
+        let Some(dir) = &self.prompt_dir else { return Vec::new() };
+        let (audio, errors) = super::audio::PromptAudio::load_dir(dir);
+        self.audio = audio;
+        errors
     }
 
     /// Reads a plan from a `.dialplan` file or a directory of them.
@@ -164,6 +190,7 @@ impl Plan {
             holidays: HashMap::new(),
             prompt_dir: dir.map(|d| d.join("prompts")),
             files: files.iter().map(|(n, _)| n.clone()).collect(),
+            audio: Default::default(),
         };
         let mut holiday_pos: HashMap<String, Pos> = HashMap::new();
         let mut tz_seen: Option<Pos> = None;

@@ -78,6 +78,8 @@ pub enum Target {
 struct Frame {
     ctx: usize,
     ext: EntryId,
+    /// Actions given at run time (a webhook's reply) run instead of the extension's.
+    injected: Option<Arc<[Step]>>,
     /// `(index, branch)` per nesting level; the last index is the next step to run.
     path: Vec<(usize, u16)>,
 }
@@ -216,12 +218,14 @@ impl Session {
             *f = Frame {
                 ctx: ci,
                 ext: id,
+                injected: None,
                 path: vec![(0, THEN)],
             };
         } else {
             self.stack.push(Frame {
                 ctx: ci,
                 ext: id,
+                injected: None,
                 path: vec![(0, THEN)],
             });
         }
@@ -229,8 +233,13 @@ impl Session {
     }
 
     /// The step at the frame's cursor, or `None` when its block is done.
-    fn current<'p>(plan: &'p Plan, f: &Frame) -> Option<&'p Step> {
-        let mut list: &[Step] = &plan.context(f.ctx).exts[f.ext as usize].steps;
+    /// `inj` is the frame's injected actions (passed apart so that the step borrows them,
+    /// not the frame, which the caller moves on).
+    fn current<'p>(plan: &'p Plan, inj: Option<&'p [Step]>, f: &Frame) -> Option<&'p Step> {
+        let mut list: &[Step] = match inj {
+            Some(steps) => steps,
+            None => &plan.context(f.ctx).exts[f.ext as usize].steps,
+        };
         for (i, &(idx, _)) in f.path.iter().enumerate() {
             let step = list.get(idx)?;
             let Some(&(_, branch)) = f.path.get(i + 1) else {
@@ -271,7 +280,7 @@ impl Session {
         let mut f = f.clone();
         let last = f.path.last_mut()?;
         last.0 = last.0.checked_sub(1)?;
-        Self::current(&self.plan, &f)
+        Self::current(&self.plan, self.stack.last()?.injected.as_deref(), &f)
     }
 
     /// The caller chose `key` in the menu just returned. `false` when the key is not one of
@@ -319,6 +328,31 @@ impl Session {
         }
     }
 
+    /// The call's variables.
+    pub fn vars(&self) -> &HashMap<String, String> {
+        &self.vars
+    }
+
+    /// The context being run.
+    pub fn context_name(&self) -> Option<&str> {
+        self.stack.last().map(|f| self.plan.context(f.ctx).name.as_str())
+    }
+
+    /// Runs `steps` next, then what follows the action just returned (as a `gosub` would);
+    /// a `goto` among them leaves for good.
+    pub fn inject(&mut self, steps: Vec<Step>) {
+        let Some(top) = self.stack.last().cloned() else { return };
+        if self.stack.len() >= MAX_DEPTH {
+            return;
+        }
+        note!(self, format!("{} actions from the webhook", steps.len()));
+        self.stack.push(Frame {
+            injected: Some(steps.into()),
+            path: vec![(0, THEN)],
+            ..top
+        });
+    }
+
     /// The webhook just returned failed; its block runs next.
     pub fn webhook_failed(&mut self) {
         if matches!(
@@ -354,7 +388,8 @@ impl Session {
             let Some(frame) = self.stack.last_mut() else {
                 return Decision::End;
             };
-            let Some(step) = Self::current(&plan, frame) else {
+            let inj = frame.injected.clone();
+            let Some(step) = Self::current(&plan, inj.as_deref(), frame) else {
                 // End of a nested block: continue after the statement that opened it.
                 if frame.path.len() > 1 {
                     frame.path.pop();
@@ -399,6 +434,10 @@ impl Session {
                     let Some(ctx) = ctx else {
                         return Decision::NoRoute;
                     };
+                    // A goto in a webhook's actions leaves the webhook's extension too.
+                    while self.stack.len() > 1 && self.stack.last().is_some_and(|f| f.injected.is_some()) {
+                        self.stack.pop();
+                    }
                     if !self.enter(ctx, &number) {
                         return Decision::NoRoute;
                     }

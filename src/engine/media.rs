@@ -18,7 +18,7 @@ use super::call::{CallKey, Side};
 
 /// Ports and outgoing commands of the media plane, when media is anchored.
 pub(crate) struct MediaPlane {
-    local: LocalMedia,
+    pub(in crate::engine) local: LocalMedia,
     ports: PortPool,
     out: VecDeque<MediaCommand>,
 }
@@ -56,6 +56,18 @@ impl MediaPlane {
             ports: PortPool::new(m.port_min, m.port_max),
             out: VecDeque::new(),
         })
+    }
+
+    /// Queues a command for the media plane.
+    pub(in crate::engine) fn push(&mut self, cmd: MediaCommand) {
+        self.out.push_back(cmd);
+    }
+
+    /// Queues what the anchor asked of the media plane.
+    pub(in crate::engine) fn drain(&mut self, anchor: &mut Anchor) {
+        while let Some(c) = anchor.poll_command() {
+            self.out.push_back(c);
+        }
     }
 
     /// RTP port blocks in use (one per call with media).
@@ -199,13 +211,30 @@ impl Engine {
                 self.end_call_by_switch(now, key, "media-ports");
             }
             MediaEvent::Dtmf { id, from, digit, duration_ms } => {
-                if let Some(c) = self.calls.get(&CallKey(id.0)) {
-                    let _e = c.span.enter();
+                let key = CallKey(id.0);
+                if let Some(c) = self.calls.get(&key) {
+                    let span = c.span.clone();
+                    let _e = span.enter();
                     // Digits are often PINs and card numbers: the log says a
                     // digit passed, not which (trace level shows it when debugging).
                     info!(?from, duration_ms, "DTMF");
                     tracing::trace!(%digit, "DTMF digit");
+                    if from == MediaSide::A {
+                        self.ivr_digit(now, key, digit);
+                    }
                 }
+            }
+            MediaEvent::Played { id, seq } => {
+                let key = CallKey(id.0);
+                let span = self.calls.get(&key).map(|c| c.span.clone());
+                let _e = span.as_ref().map(|s| s.enter());
+                self.ivr_played(now, key, seq);
+            }
+            MediaEvent::Recorded { id, seq, pcm, rate, by } => {
+                let key = CallKey(id.0);
+                let span = self.calls.get(&key).map(|c| c.span.clone());
+                let _e = span.as_ref().map(|s| s.enter());
+                self.ivr_recorded(now, id.0, seq, pcm, rate, by);
             }
             MediaEvent::Closed { cdr_id, quality } => {
                 self.store.push_back(StoreOp::CdrQuality { id: cdr_id, quality });

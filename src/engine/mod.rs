@@ -18,6 +18,8 @@ mod register;
 pub mod screen;
 pub mod trunk;
 
+pub use call::ivr::WebhookRequest;
+
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -179,6 +181,12 @@ pub struct Engine {
     media: Option<media::MediaPlane>,
     /// The dialplan new calls start on; `None` routes by `[[routes]]`.
     plan: Option<Arc<crate::dialplan::Plan>>,
+    /// Webhook requests for the edge to send, and the calls waiting for their replies.
+    hooks_out: VecDeque<call::ivr::WebhookRequest>,
+    hook_calls: HashMap<u64, CallKey>,
+    next_hook: u64,
+    /// Recordings in progress by (media id, number): where each goes once its audio comes.
+    recordings: HashMap<(u64, u32), (String, String, call::ivr::RecordTo)>,
 }
 
 impl Engine {
@@ -258,6 +266,10 @@ impl Engine {
             next_housekeeping: now + Duration::from_secs(1),
             media: media::MediaPlane::from_config(&cfg_media, media_ip),
             plan: None,
+            hooks_out: VecDeque::new(),
+            hook_calls: HashMap::new(),
+            next_hook: 0,
+            recordings: HashMap::new(),
         })
     }
 
@@ -649,5 +661,11 @@ impl crate::rt::core::SipCore for Engine {
     }
     fn handle_media_event(&mut self, now: Instant, ev: crate::media::MediaEvent) {
         Engine::handle_media_event(self, now, ev);
+    }
+    fn poll_webhook(&mut self) -> Option<call::ivr::WebhookRequest> {
+        Engine::poll_webhook(self)
+    }
+    fn handle_webhook_reply(&mut self, now: Instant, id: u64, reply: Result<Vec<u8>, String>) {
+        Engine::handle_webhook_reply(self, now, id, reply);
     }
 }

@@ -183,6 +183,54 @@ impl Anchor {
         Ok(bytes)
     }
 
+    /// The switch answers the offer `from` made itself (IVR: no other leg yet). The offer
+    /// stays as the reference for a later [`Anchor::offer_on`] to the other leg, so that
+    /// the other leg is offered A's codec first and can usually be relayed.
+    pub fn answer_locally(&mut self, local: &LocalMedia, from: MediaSide) -> Result<Vec<u8>, AnchorError> {
+        let Some(p) = self.pending.as_ref().filter(|p| p.from == from) else {
+            return Err(AnchorError::NoOffer);
+        };
+        if let Some((bytes, _)) = &p.answer_out {
+            return Ok(bytes.clone());
+        }
+        let offer_in = p.offer_in.clone();
+        let ports = ports_for(&offer_in, self.ports[from.index()]);
+        let mut result = Err(AnchorError::NoOffer);
+        let desc = self.versioned_try(from, |origin| match sdp::answer(&offer_in, &local.caps, local.addr, &ports, origin, None) {
+            Ok((desc, negs)) => {
+                result = Ok(first_audio(&negs).cloned());
+                Some(desc)
+            }
+            Err(e) => {
+                result = Err(AnchorError::NotAcceptable(e));
+                None
+            }
+        });
+        let ours = result?;
+        let Some(desc) = desc else { return Err(AnchorError::NoOffer) };
+        let bytes = desc.to_bytes();
+        if let Some(p) = self.pending.as_mut() {
+            p.answer_out = Some((bytes.clone(), ours.clone()));
+        }
+        self.set_leg(from, ours.as_ref(), local);
+        Ok(bytes)
+    }
+
+    /// A fresh offer from the switch to `to` after the other leg was answered locally: the
+    /// other leg's own offer orders the codecs. `to`'s answer then goes to
+    /// [`Anchor::answer`], which keeps the answer already given to the other leg.
+    pub fn offer_on(&mut self, local: &LocalMedia, to: MediaSide) -> Option<Vec<u8>> {
+        let p = self.pending.as_ref().filter(|p| p.from == to.other() && p.answer_out.is_some())?;
+        let offer_in = p.offer_in.clone();
+        let ports = ports_for(&offer_in, self.ports[to.index()]);
+        let offer_out = self.versioned(to, |origin| sdp::offer(&local.caps, local.addr, &ports, origin, Some(&offer_in)));
+        let bytes = offer_out.to_bytes();
+        if let Some(p) = self.pending.as_mut() {
+            p.offer_out = offer_out;
+        }
+        Some(bytes)
+    }
+
     /// The next command for the media plane.
     pub fn poll_command(&mut self) -> Option<MediaCommand> {
         if self.commands.is_empty() { None } else { Some(self.commands.remove(0)) }

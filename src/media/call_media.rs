@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use crate::rtp::{self, RtpHeaderView, RtpSession};
 
 use super::dtmf::{DigitTracker, Injector, digit_event_code};
+use super::endpoint::{Endpoint, EndpointEvent, Source};
 use super::transcode::Transcoder;
 use super::{LegParams, LegQuality, MediaEvent, MediaId, MediaSide};
 
@@ -74,6 +75,8 @@ enum Path {
     Relay(Box<[[u8; 128]; 2]>),
     /// One transcoder per direction (index = the leg it reads from).
     Transcode(Box<[Transcoder; 2]>),
+    /// The switch answers A itself (IVR): A's audio ends here, what A hears is made here.
+    Local(Box<Endpoint>),
 }
 
 /// The data path of one call.
@@ -86,6 +89,10 @@ pub struct CallMedia {
     next_check: Instant,
     timed_out: bool,
     events: Vec<MediaEvent>,
+    /// The engine asked for the switch to be A's endpoint (until B is negotiated).
+    local: bool,
+    /// A `Play` that came before A's codec was known.
+    pending_play: Option<(u32, Source)>,
 }
 
 impl CallMedia {
@@ -113,6 +120,8 @@ impl CallMedia {
             next_check: now + CHECK_EVERY,
             timed_out: false,
             events: Vec::with_capacity(EVENT_CAP),
+            local: false,
+            pending_play: None,
         }
     }
 
@@ -141,10 +150,35 @@ impl CallMedia {
 
     /// What is negotiated decides the path; called after every update.
     fn rebuild(&mut self, now: Instant) {
-        let (Some(a), Some(b)) = (self.legs[0].params.clone(), self.legs[1].params.clone()) else {
+        let (a, b) = (self.legs[0].params.clone(), self.legs[1].params.clone());
+        if let (Some(a), None, true) = (&a, &b, self.local) {
+            if let Path::Local(ep) = &self.path {
+                if ep.matches(a) {
+                    return;
+                }
+            }
+            self.leave_local();
+            match Endpoint::new(now, a, ssrc_for(self.id, 30), self.cfg.opus_complexity) {
+                Ok(mut ep) => {
+                    ep.start(now);
+                    if let Some((seq, src)) = self.pending_play.take() {
+                        ep.play(now, seq, src);
+                    }
+                    self.path = Path::Local(Box::new(ep));
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "endpoint could not be built; the caller hears nothing");
+                    self.path = Path::Idle;
+                }
+            }
+            return;
+        }
+        let (Some(a), Some(b)) = (a, b) else {
+            self.leave_local();
             self.path = Path::Idle;
             return;
         };
+        self.leave_local();
         if relayable(&a, &b) {
             let mut map = Box::new([[0xffu8; 128]; 2]);
             for (from, to, m) in [(&a, &b, 0), (&b, &a, 1)] {
@@ -175,6 +209,69 @@ impl CallMedia {
                 self.path = Path::Idle;
             }
         }
+    }
+
+    /// The switch stops being A's endpoint (B took over, or A's codec changed): a recording
+    /// in progress ends and is reported.
+    fn leave_local(&mut self) {
+        if let Path::Local(ep) = &mut self.path {
+            ep.stop_record();
+        }
+        self.drain_endpoint();
+        if matches!(self.path, Path::Local(_)) {
+            self.path = Path::Idle;
+        }
+    }
+
+    fn drain_endpoint(&mut self) {
+        let Path::Local(ep) = &mut self.path else { return };
+        let id = self.id;
+        while let Some(ev) = ep.poll_event() {
+            let ev = match ev {
+                EndpointEvent::Done(seq) => MediaEvent::Played { id, seq },
+                EndpointEvent::Digit(digit, duration_ms) => MediaEvent::Dtmf { id, from: MediaSide::A, digit, duration_ms },
+                EndpointEvent::Recorded { seq, pcm, rate, by } => MediaEvent::Recorded { id, seq, pcm, rate, by },
+            };
+            if self.events.len() < EVENT_CAP {
+                self.events.push(ev);
+            }
+        }
+    }
+
+    /// Plays `source` to A as its endpoint (IVR). When B already carries A's audio there is
+    /// nothing to play into: it counts as played at once.
+    pub fn play(&mut self, now: Instant, seq: u32, source: Source) {
+        self.local = true;
+        match &mut self.path {
+            Path::Local(ep) => ep.play(now, seq, source),
+            _ if self.legs[1].params.is_some() => self.push_event(MediaEvent::Played { id: self.id, seq }),
+            _ => {
+                self.pending_play = Some((seq, source));
+                self.rebuild(now);
+            }
+        }
+        self.drain_endpoint();
+    }
+
+    /// Records A (as its endpoint); reported at once, empty, when there is no endpoint.
+    pub fn record(&mut self, now: Instant, seq: u32, max: Duration, silence: Option<Duration>) {
+        self.local = true;
+        if !matches!(self.path, Path::Local(_)) && self.legs[1].params.is_none() {
+            self.rebuild(now);
+        }
+        match &mut self.path {
+            Path::Local(ep) => ep.record(now, seq, max, silence),
+            _ => self.push_event(MediaEvent::Recorded { id: self.id, seq, pcm: Vec::new(), rate: 8000, by: super::endpoint::RecordEnd::Stopped }),
+        }
+        self.drain_endpoint();
+    }
+
+    /// Ends the recording in progress.
+    pub fn stop_record(&mut self) {
+        if let Path::Local(ep) = &mut self.path {
+            ep.stop_record();
+        }
+        self.drain_endpoint();
     }
 
     /// One RTP datagram from `side`; with relay the packet is rewritten in
@@ -232,6 +329,13 @@ impl CallMedia {
                 t[i].on_packet(now, info, &buf[payload_range]);
                 None
             }
+            Path::Local(ep) => {
+                if side == MediaSide::A {
+                    let info = crate::jitter::PacketInfo { seq, timestamp: ts, ssrc, marker, payload_type: pt };
+                    ep.on_packet(now, info, &buf[payload_range]);
+                }
+                None
+            }
         }
     }
 
@@ -267,7 +371,7 @@ impl CallMedia {
                 let inj = leg.injector.get_or_insert_with(|| Box::new(Injector::new(ssrc, p.codec.rtp_clock_rate(), p.ptime_ms)));
                 inj.start(now, code, duration_ms, pt);
             }
-            Path::Idle => {}
+            Path::Idle | Path::Local(_) => {}
         }
     }
 
@@ -277,6 +381,10 @@ impl CallMedia {
             for tr in t.iter_mut() {
                 tr.handle_timeout(now);
             }
+        }
+        if let Path::Local(ep) = &mut self.path {
+            ep.handle_timeout(now);
+            self.drain_endpoint();
         }
         if now >= self.next_check {
             self.next_check = now + CHECK_EVERY;
@@ -323,6 +431,15 @@ impl CallMedia {
                 }
             }
         }
+        if let Path::Local(ep) = &mut self.path {
+            let leg = &mut self.legs[0];
+            let may_send = leg.params.as_ref().is_some_and(|p| p.send);
+            while let Some((len, seq, ts, payload)) = ep.poll_packet(buf) {
+                let Some(dst) = leg.rtp_dst.filter(|_| may_send) else { continue };
+                leg.session.on_sent(now, seq, ts, payload);
+                return Some(Outgoing { from: MediaSide::A, rtcp: false, dst, len });
+            }
+        }
         for (i, leg) in self.legs.iter_mut().enumerate() {
             let Some(inj) = leg.injector.as_mut() else { continue };
             if let Some(len) = inj.poll_packet(now, buf) {
@@ -336,7 +453,7 @@ impl CallMedia {
 
     /// Our own RTCP reports, when the path terminates RTCP (transcoding).
     fn rtcp_due(&mut self, now: Instant, buf: &mut [u8]) -> Option<Outgoing> {
-        if !matches!(self.path, Path::Transcode(_)) {
+        if !matches!(self.path, Path::Transcode(_) | Path::Local(_)) {
             return None;
         }
         for (i, leg) in self.legs.iter_mut().enumerate() {
@@ -361,10 +478,17 @@ impl CallMedia {
                 at = at.min(x);
             }
         }
-        if let Path::Transcode(t) = &self.path {
-            for tr in t.iter() {
-                if let Some(x) = tr.poll_timeout() {
-                    at = at.min(x);
+        if let Path::Local(ep) = &self.path {
+            if let Some(x) = ep.poll_timeout() {
+                at = at.min(x);
+            }
+        }
+        if matches!(self.path, Path::Transcode(_) | Path::Local(_)) {
+            if let Path::Transcode(t) = &self.path {
+                for tr in t.iter() {
+                    if let Some(x) = tr.poll_timeout() {
+                        at = at.min(x);
+                    }
                 }
             }
             for leg in &self.legs {

@@ -20,9 +20,11 @@
 mod anchor;
 mod call_media;
 mod dtmf;
+pub mod endpoint;
 mod ports;
 pub mod prompt;
 mod transcode;
+pub mod wav;
 
 pub use anchor::{Anchor, AnchorError, LocalMedia};
 pub use call_media::{CallMedia, MediaConfig, Outgoing};
@@ -124,6 +126,32 @@ pub enum MediaCommand {
         /// How long the tone lasts.
         duration_ms: u32,
     },
+    /// Play to leg A as its endpoint (IVR); replaces what played. Leg B, once negotiated,
+    /// takes over A's audio and this stops.
+    Play {
+        /// The session.
+        id: MediaId,
+        /// Names this playback in its `Played` event.
+        seq: u32,
+        /// What.
+        source: endpoint::Source,
+    },
+    /// Record leg A's audio until `max`, `silence` of quiet, or `StopRecord`.
+    Record {
+        /// The session.
+        id: MediaId,
+        /// Names this recording in its `Recorded` event.
+        seq: u32,
+        /// Longest recording.
+        max: std::time::Duration,
+        /// Stop after this much silence.
+        silence: Option<std::time::Duration>,
+    },
+    /// End the recording in progress (its `Recorded` event follows).
+    StopRecord {
+        /// The session.
+        id: MediaId,
+    },
     /// The call ended: report quality, close the sockets, forget the session.
     Close {
         /// The session.
@@ -152,6 +180,26 @@ pub enum MediaEvent {
         digit: char,
         /// How long it lasted.
         duration_ms: u32,
+    },
+    /// What `Play` started finished by itself.
+    Played {
+        /// The session.
+        id: MediaId,
+        /// The `Play` command's number.
+        seq: u32,
+    },
+    /// A recording ended.
+    Recorded {
+        /// The session.
+        id: MediaId,
+        /// The `Record` command's number.
+        seq: u32,
+        /// 16-bit mono samples.
+        pcm: Vec<i16>,
+        /// Their rate.
+        rate: u32,
+        /// Why it ended.
+        by: endpoint::RecordEnd,
     },
     /// The ports could not be bound (taken by another program).
     BindFailed {

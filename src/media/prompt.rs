@@ -69,11 +69,20 @@ pub struct Decoded {
 /// Decodes a whole prompt file.
 pub fn decode(path: &Path) -> Result<Decoded, PromptError> {
     let name = path.display().to_string();
-    let bad = |e: SymError| PromptError::Decode { path: name.clone(), reason: e.to_string() };
     let file = std::fs::File::open(path).map_err(|source| PromptError::Open { path: name.clone(), source })?;
-    let mss = MediaSourceStream::new(Box::new(file), Default::default());
+    decode_source(name, Box::new(file), path.extension().and_then(|e| e.to_str()))
+}
+
+/// Decodes a prompt built into the binary (`name` is for messages; `ext` hints the format).
+pub fn decode_bytes(name: &str, bytes: &'static [u8], ext: &str) -> Result<Decoded, PromptError> {
+    decode_source(name.to_owned(), Box::new(std::io::Cursor::new(bytes)), Some(ext))
+}
+
+fn decode_source(name: String, src: Box<dyn symphonia::core::io::MediaSource>, ext: Option<&str>) -> Result<Decoded, PromptError> {
+    let bad = |e: SymError| PromptError::Decode { path: name.clone(), reason: e.to_string() };
+    let mss = MediaSourceStream::new(src, Default::default());
     let mut hint = Hint::new();
-    if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
+    if let Some(ext) = ext {
         hint.with_extension(ext);
     }
     let probed = symphonia::default::get_probe()

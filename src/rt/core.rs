@@ -48,6 +48,12 @@ pub trait SipCore {
     }
     /// Something happened in the media plane (an input, like `handle_input`).
     fn handle_media_event(&mut self, _now: Instant, _ev: MediaEvent) {}
+    /// The next webhook request to POST (step 2, beside `poll_transmit`).
+    fn poll_webhook(&mut self) -> Option<crate::engine::WebhookRequest> {
+        None
+    }
+    /// A webhook's reply body, or why it failed (an input, like `handle_input`).
+    fn handle_webhook_reply(&mut self, _now: Instant, _id: u64, _reply: Result<Vec<u8>, String>) {}
     /// A reloaded dialplan, already checked: calls that start from now on use it.
     fn replace_plan(&mut self, _plan: std::sync::Arc<crate::dialplan::Plan>) {}
 }

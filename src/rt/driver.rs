@@ -127,11 +127,14 @@ impl<C: SipCore> Driver<C> {
             },
             store_open: true,
         };
+        // Webhook replies come back on this channel; bounded by the calls waiting on one.
+        let (hook_tx, mut hook_rx) = mpsc::channel::<(u64, Result<Vec<u8>, String>)>(HOOK_REPLIES);
         let mut io = Io {
             udp: &udp,
             env: &env,
             store: &store,
             media: media.as_ref(),
+            hooks: &hook_tx,
         };
         let mut buf = vec![0u8; RECV_BUF];
         let mut control_open = true;
@@ -181,6 +184,11 @@ impl<C: SipCore> Driver<C> {
                         }
                     }
                 },
+                r = hook_rx.recv() => {
+                    if let Some((id, reply)) = r {
+                        core.handle_webhook_reply(Clock::now(), id, reply);
+                    }
+                },
                 ev = async { media_events.as_mut()?.recv().await }, if media_events.is_some() => {
                     let now = Clock::now();
                     match ev {
@@ -214,7 +222,11 @@ struct Io<'a> {
     env: &'a StreamEnv,
     store: &'a StoreSender,
     media: Option<&'a super::media::MediaRuntime>,
+    hooks: &'a mpsc::Sender<(u64, Result<Vec<u8>, String>)>,
 }
+
+/// Webhook replies queued for the core at most.
+const HOOK_REPLIES: usize = 256;
 
 fn next_wake<C: SipCore>(core: &C, phase: Phase) -> Option<Instant> {
     let core_at = core.poll_timeout();
@@ -328,6 +340,14 @@ async fn flush<C: SipCore>(core: &mut C, st: &mut State, io: &mut Io<'_>) {
             }
             _ => send_stream(st, io.env, t),
         }
+    }
+    while let Some(req) = core.poll_webhook() {
+        // Off the core: the application server's pace must never hold signalling.
+        let tx = io.hooks.clone();
+        tokio::spawn(async move {
+            let reply = super::webhook::post_json(&req.url, &req.body, req.timeout).await.map_err(|e| e.to_string());
+            let _ = tx.send((req.id, reply)).await;
+        });
     }
     while let Some(cmd) = core.poll_media() {
         if let Some(m) = io.media {

@@ -89,6 +89,9 @@ impl MediaRuntime {
             MediaCommand::Open { id, .. }
             | MediaCommand::Update { id, .. }
             | MediaCommand::Dtmf { id, .. }
+            | MediaCommand::Play { id, .. }
+            | MediaCommand::Record { id, .. }
+            | MediaCommand::StopRecord { id }
             | MediaCommand::Close { id, .. } => *id,
             #[allow(unreachable_patterns)]
             _ => return,
@@ -223,6 +226,9 @@ impl Loop {
                     self.after(now, slot);
                 }
             }
+            MediaCommand::Play { id, seq, source } => self.with(now, id, |s, now| s.play(now, seq, source)),
+            MediaCommand::Record { id, seq, max, silence } => self.with(now, id, |s, now| s.record(now, seq, max, silence)),
+            MediaCommand::StopRecord { id } => self.with(now, id, |s, _| s.stop_record()),
             MediaCommand::Close { id, cdr_id } => {
                 let Some(slot) = self.by_id.remove(&id) else { return };
                 if let Some(mut s) = self.slots[slot].take() {
@@ -240,6 +246,16 @@ impl Loop {
             }
             #[allow(unreachable_patterns)]
             _ => {}
+        }
+    }
+
+    /// Runs `f` on the session `id`, then sends and reports what it produced.
+    fn with(&mut self, now: Instant, id: MediaId, f: impl FnOnce(&mut CallMedia, Instant)) {
+        if let Some(&slot) = self.by_id.get(&id) {
+            if let Some(s) = self.slots[slot].as_mut() {
+                f(&mut s.core, now);
+            }
+            self.after(now, slot);
         }
     }
 

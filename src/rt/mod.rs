@@ -28,6 +28,7 @@ pub mod store;
 mod stream;
 pub mod tls;
 mod udp;
+pub mod webhook;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

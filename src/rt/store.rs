@@ -37,7 +37,7 @@ use crate::store::{Binding, CdrRecord, StoreOp};
 /// File name of the database inside `data_dir`.
 pub const DB_FILE: &str = "switchyard.db";
 /// `PRAGMA user_version` written by this build; bump with a migration step.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 /// Ops that may wait in the queue before senders block.
 pub const QUEUE_CAPACITY: usize = 65_536;
 /// Most ops applied in one transaction.
@@ -273,6 +273,23 @@ fn migrate(conn: &mut Connection, from: i64) -> rusqlite::Result<()> {
         )?;
         tx.commit()?;
     }
+    if from < 3 {
+        let tx = conn.transaction()?;
+        tx.execute_batch(
+            "CREATE TABLE IF NOT EXISTS recordings (
+                 path TEXT PRIMARY KEY,
+                 cdr_id TEXT NOT NULL,
+                 kind TEXT NOT NULL,
+                 mailbox TEXT NOT NULL,
+                 caller TEXT NOT NULL,
+                 at_ms INTEGER NOT NULL,
+                 duration_ms INTEGER NOT NULL
+             );
+             CREATE INDEX IF NOT EXISTS recordings_cdr ON recordings (cdr_id);
+             PRAGMA user_version = 3;",
+        )?;
+        tx.commit()?;
+    }
     Ok(())
 }
 
@@ -400,6 +417,20 @@ fn apply(tx: &Transaction<'_>, op: &StoreOp) -> rusqlite::Result<()> {
             }
             Ok(())
         }
+        StoreOp::Recording(r) => {
+            // The file first: a row must never point at audio that is not there.
+            if let Err(e) = crate::media::wav::write(&r.path, &r.pcm, r.rate) {
+                tracing::error!(path = %r.path.display(), error = %e, "recording not written");
+                return Ok(());
+            }
+            let duration_ms = r.pcm.len() as u64 * 1000 / u64::from(r.rate.max(1));
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO recordings (path, cdr_id, kind, mailbox, caller, at_ms, duration_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?
+            .execute(params![r.path.to_string_lossy(), r.cdr_id, r.kind, r.mailbox, r.caller, to_i64(r.at_ms), to_i64(duration_ms)])?;
+            Ok(())
+        }
         // A newer op this thread does not know yet: say so rather than lose it silently.
         #[allow(unreachable_patterns)]
         _ => Err(rusqlite::Error::InvalidQuery),
@@ -457,6 +488,7 @@ fn op_name(op: &StoreOp) -> &'static str {
         StoreOp::RemoveAll { .. } => "remove-all",
         StoreOp::Cdr(_) => "cdr",
         StoreOp::CdrQuality { .. } => "cdr-quality",
+        StoreOp::Recording(_) => "recording",
         #[allow(unreachable_patterns)]
         _ => "unknown",
     }
@@ -538,6 +570,52 @@ pub fn read_cdr_quality(data_dir: &Path) -> Result<Vec<(String, String, crate::m
                     mos: r.get(6)?,
                 },
             ))
+        })
+        .map_err(err)?;
+    rows.collect::<Result<Vec<_>, _>>().map_err(err)
+}
+
+/// A recording and the CDR it belongs to, as `recordings` keeps them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordingRow {
+    /// The WAV file.
+    pub path: String,
+    /// The call's CDR id.
+    pub cdr_id: String,
+    /// `record` or `voicemail`.
+    pub kind: String,
+    /// The box for voicemail.
+    pub mailbox: String,
+    /// Who was recorded.
+    pub caller: String,
+    /// When it started (ms since the Unix epoch).
+    pub at_ms: i64,
+    /// Its length.
+    pub duration_ms: i64,
+}
+
+/// Every recording, oldest first; `mailbox` limits it to one voicemail box.
+pub fn read_recordings(data_dir: &Path, mailbox: Option<&str>) -> Result<Vec<RecordingRow>, StoreError> {
+    let path = data_dir.join(DB_FILE);
+    let err = |source| StoreError::Open { path: path.clone(), source };
+    let conn = Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(err)?;
+    let mut stmt = conn
+        .prepare(
+            "SELECT path, cdr_id, kind, mailbox, caller, at_ms, duration_ms FROM recordings
+             WHERE ?1 IS NULL OR (kind = 'voicemail' AND mailbox = ?1) ORDER BY at_ms, path",
+        )
+        .map_err(err)?;
+    let rows = stmt
+        .query_map([mailbox], |r| {
+            Ok(RecordingRow {
+                path: r.get(0)?,
+                cdr_id: r.get(1)?,
+                kind: r.get(2)?,
+                mailbox: r.get(3)?,
+                caller: r.get(4)?,
+                at_ms: r.get(5)?,
+                duration_ms: r.get(6)?,
+            })
         })
         .map_err(err)?;
     rows.collect::<Result<Vec<_>, _>>().map_err(err)

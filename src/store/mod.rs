@@ -61,6 +61,28 @@ pub struct CdrRecord {
     pub hangup_by: String,
 }
 
+/// A recording a call made (`record` or `voicemail`): the store thread writes the WAV file
+/// and links it from the call's CDR (table `recordings`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RecordingRecord {
+    /// The CDR it belongs to.
+    pub cdr_id: String,
+    /// `record` or `voicemail`.
+    pub kind: String,
+    /// The voicemail box, or "" for `record`.
+    pub mailbox: String,
+    /// Where the WAV file goes (absolute, inside `data_dir`).
+    pub path: std::path::PathBuf,
+    /// Who was recorded.
+    pub caller: String,
+    /// When it started, ms since the Unix epoch.
+    pub at_ms: u64,
+    /// Sample rate.
+    pub rate: u32,
+    /// 16-bit mono samples.
+    pub pcm: Vec<i16>,
+}
+
 /// A write for the store thread.
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
@@ -88,4 +110,6 @@ pub enum StoreOp {
         /// Leg A, leg B.
         quality: [crate::media::LegQuality; 2],
     },
+    /// Write a recording and link it from its CDR.
+    Recording(RecordingRecord),
 }

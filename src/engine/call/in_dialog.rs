@@ -248,6 +248,7 @@ impl Engine {
             if let Some(o) = other {
                 self.send_bye(now, key, o);
             }
+            self.cancel_ringing(now, key);
             self.maybe_finish(now, key);
             return;
         }
@@ -428,10 +429,11 @@ impl Engine {
                 }
             }
             CallTimer::RingTimeout(i) => {
-                if call.state == State::Setup {
+                if call.state == State::Setup || call.ivr.as_ref().is_some_and(|v| v.bridging()) {
                     self.ring_timeout(now, key, i);
                 }
             }
+            CallTimer::Ivr(g) => self.ivr_timer(now, key, g),
         }
     }
 
@@ -450,6 +452,7 @@ impl Engine {
                 call.hangup_by = "switch";
                 let winner = call.winner;
                 self.send_bye(now, key, Side::A);
+                self.cancel_ringing(now, key);
                 if let Some(w) = winner {
                     let acked = self.calls.get(&key).is_some_and(|c| c.b[w].ack.is_some());
                     if acked {
@@ -465,6 +468,19 @@ impl Engine {
     }
 
 
+    /// CANCELs the legs still ringing for a caller the switch answered itself (a `bridge`
+    /// after the IVR), when the call ends first.
+    pub(in crate::engine) fn cancel_ringing(&mut self, now: Instant, key: CallKey) {
+        let Some(call) = self.calls.get(&key) else { return };
+        if call.ivr.is_none() {
+            return;
+        }
+        let ringing: Vec<usize> = (0..call.b.len()).filter(|&j| matches!(call.b[j].state, BState::Calling | BState::Early)).collect();
+        for j in ringing {
+            self.cancel_b(now, key, j);
+        }
+    }
+
     /// Removes a call once nothing is outstanding, writing its CDR.
     pub(in crate::engine) fn maybe_finish(&mut self, now: Instant, key: CallKey) {
         let Some(call) = self.calls.get(&key) else { return };
@@ -477,6 +493,13 @@ impl Engine {
             return;
         }
         let Some(mut call) = self.calls.remove(&key) else { return };
+        if call.ivr.as_ref().is_some_and(|i| matches!(i.wait, super::ivr::Wait::Recording)) {
+            // The caller hung up while being recorded (how most voicemail ends): the audio
+            // so far is reported before the media closes, and kept.
+            if let (Some(p), Some(a)) = (self.media.as_mut(), call.anchor.as_ref()) {
+                p.push(crate::media::MediaCommand::StopRecord { id: a.id() });
+            }
+        }
         self.media_close(call.anchor.take(), &call.cdr_id);
         for &(at, t) in &call.timers {
             self.timers.remove(&(at, key, t));

@@ -27,6 +27,7 @@ use super::Engine;
 
 mod headers;
 mod in_dialog;
+pub(crate) mod ivr;
 mod plan;
 mod setup;
 
@@ -58,6 +59,8 @@ pub(crate) enum CallTimer {
     SessionExpiry,
     /// B leg `i`, placed by a plan's `bridge`, rang for its `timeout`.
     RingTimeout(usize),
+    /// The IVR's timer (menu and read timeouts, `wait`); stale unless its number is current.
+    Ivr(u32),
 }
 
 /// What a client transaction of a call is for.
@@ -181,6 +184,8 @@ pub(crate) struct Call {
     route: Option<crate::dialplan::Session>,
     /// How long each leg of the current `bridge` may ring.
     ring_timeout: Option<std::time::Duration>,
+    /// The switch's own side of the call (IVR), once the plan reached a media action.
+    pub(in crate::engine) ivr: Option<Box<ivr::Ivr>>,
 }
 
 impl Call {

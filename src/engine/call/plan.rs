@@ -32,6 +32,14 @@ pub(in crate::engine) fn reason_for(code: u16) -> &'static str {
     }
 }
 
+/// What a plan decided for a call.
+pub(in crate::engine) enum Routing {
+    /// Ring someone.
+    Ring(Planned),
+    /// A media action: the switch answers and acts itself (IVR).
+    Media(crate::dialplan::Step),
+}
+
 /// A plan's routing decision, ready for the B2BUA.
 pub(in crate::engine) struct Planned {
     pub(in crate::engine) routed: Routed,
@@ -73,7 +81,7 @@ impl Engine {
         now: Instant,
         s: &mut Session,
         mut best: Option<u16>,
-    ) -> Result<Planned, (u16, &'static str)> {
+    ) -> Result<Routing, (u16, &'static str)> {
         for _ in 0..64 {
             let from = s.trace.len();
             let d = s.next_decision();
@@ -124,10 +132,10 @@ impl Engine {
                         HuntMode::Parallel => Routed::Fork(resolved),
                         HuntMode::Sequence => Routed::Hunt(resolved.into_iter().collect::<VecDeque<_>>()),
                     };
-                    return Ok(Planned {
+                    return Ok(Routing::Ring(Planned {
                         routed,
                         ring_timeout: timeout,
-                    });
+                    }));
                 }
                 Decision::Hangup(c) => {
                     let code = match best {
@@ -147,9 +155,11 @@ impl Engine {
                     return Err((500, "Server Internal Error"));
                 }
                 Decision::Media(step) => {
-                    // The IVR side of the switch (answer, prompts, menus) is not built yet.
-                    info!(at = %step.pos, "dialplan reached an IVR action this version cannot run");
-                    return Err((501, "Not Implemented"));
+                    if self.media.is_none() {
+                        info!(at = %step.pos, "dialplan reached a media action, but media.anchor is off");
+                        return Err((501, "Not Implemented"));
+                    }
+                    return Ok(Routing::Media(step));
                 }
             }
         }
@@ -168,8 +178,12 @@ impl Engine {
             c.route = Some(s);
         }
         match result {
-            Ok(p) => {
-                self.start_planned(now, key, p);
+            Ok(r) => {
+                self.plan_act(now, key, r);
+                true
+            }
+            Err((c, reason)) if self.ivr_answered(key) => {
+                self.plan_fail(now, key, c, reason);
                 true
             }
             Err((c, _)) => {
@@ -177,6 +191,43 @@ impl Engine {
                 false
             }
         }
+    }
+
+    /// Runs the call's plan on to its next decision and acts on it (after an IVR step).
+    pub(in crate::engine) fn plan_next(&mut self, now: Instant, key: CallKey, best: Option<u16>) {
+        let Some(mut s) = self.calls.get_mut(&key).and_then(|c| c.route.take()) else { return };
+        let result = self.plan_route(now, &mut s, best);
+        if let Some(c) = self.calls.get_mut(&key) {
+            c.route = Some(s);
+        }
+        match result {
+            Ok(r) => self.plan_act(now, key, r),
+            Err((code, reason)) => self.plan_fail(now, key, code, reason),
+        }
+    }
+
+    /// Acts on a plan's decision.
+    pub(in crate::engine) fn plan_act(&mut self, now: Instant, key: CallKey, r: Routing) {
+        match r {
+            Routing::Media(step) => self.ivr_exec(now, key, step),
+            Routing::Ring(p) => {
+                if self.ivr_answered(key) {
+                    self.ivr_bridge(now, key);
+                }
+                self.start_planned(now, key, p);
+            }
+        }
+    }
+
+    /// The plan ends the call: a final status before the switch answered, a BYE after.
+    pub(in crate::engine) fn plan_fail(&mut self, now: Instant, key: CallKey, code: u16, reason: &str) {
+        if !self.ivr_answered(key) {
+            self.fail_a(now, key, code, reason, super::cause_for(code));
+            return;
+        }
+        // 480 is what a plain `hangup` or the end of the plan gives: a normal end here.
+        let cause = if code == 480 { "normal" } else { super::cause_for(code) };
+        self.end_call_by_switch(now, key, cause);
     }
 
     /// Rings what a plan decided: all at once, or the first of a hunt.

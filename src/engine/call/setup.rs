@@ -76,10 +76,17 @@ impl Engine {
 
         let mut route_session = self.new_route_session(now, trunk.as_deref(), &caller, &callee);
         let mut ring_timeout = None;
+        let mut media_step = None;
         let routed = match &mut route_session {
-            Some(s) => self.plan_route(now, s, None).map(|p| {
-                ring_timeout = Some(p.ring_timeout);
-                p.routed
+            Some(s) => self.plan_route(now, s, None).map(|r| match r {
+                super::plan::Routing::Ring(p) => {
+                    ring_timeout = Some(p.ring_timeout);
+                    p.routed
+                }
+                super::plan::Routing::Media(step) => {
+                    media_step = Some(step);
+                    Routed::Fork(Vec::new())
+                }
             }),
             None => self.route(now, &callee, trunk.as_deref()),
         };
@@ -171,6 +178,7 @@ impl Engine {
             span,
             route: route_session,
             ring_timeout,
+            ivr: None,
         };
         {
             let _e = call.span.enter();
@@ -186,6 +194,9 @@ impl Engine {
         self.set_timer(now + NO_ANSWER, key, CallTimer::NoAnswer);
         for t in parallel {
             self.start_b_leg(now, key, t);
+        }
+        if let Some(step) = media_step {
+            self.ivr_exec(now, key, step);
         }
     }
 
@@ -520,6 +531,14 @@ impl Engine {
             }
             _ => leg.dialog = Dialog::uac(&leg.invite, &resp, leg.peer).ok(),
         }
+        let bridging = call.ivr.as_ref().is_some_and(|v| v.bridging()) && call.winner.is_none();
+        if bridging && leg.dialog.is_some() {
+            if !self.ivr_b_answered(now, key, i, &resp) {
+                self.ack_and_bye(now, key, i);
+                self.b_failed(now, key, i, 488, "Not Acceptable Here".into());
+            }
+            return;
+        }
         if call.state != State::Setup || call.winner.is_some() || leg.dialog.is_none() {
             // Someone else won, or the call is gone already: hang this one up.
             leg.state = BState::Done;
@@ -610,7 +629,8 @@ impl Engine {
         if better {
             call.best = Some((code, reason));
         }
-        if call.state != State::Setup {
+        let bridging = call.ivr.as_ref().is_some_and(|v| v.bridging()) && call.winner.is_none();
+        if call.state != State::Setup && !bridging {
             self.maybe_finish(now, key);
             return;
         }
