@@ -49,7 +49,11 @@ context carrier {
 
 fn net() -> Net {
     assert!(CONFIG.contains("anchor = false\n"), "CONFIG changed: adapt core-ivr.rs");
-    let cfg = CONFIG.split("[[routes]]").next().unwrap_or_default().replacen("anchor = false\n", "anchor = true\nport_min = 30000\nport_max = 30099\n", 1);
+    let cfg = CONFIG.split("[[routes]]").next().unwrap_or_default().replacen(
+        "anchor = false\n",
+        "anchor = true\nport_min = 30000\nport_max = 30099\n",
+        1,
+    );
     let mut net = Net::new(&cfg);
     let mut plan = Plan::from_texts(&[("t.dialplan".to_owned(), PLAN.to_owned())], None).unwrap_or_else(|e| panic!("{e}"));
     plan.audio = PromptAudio::embedded();
@@ -80,7 +84,10 @@ fn answered(net: &mut Net, to: &str) -> (Dlg, MediaId, Vec<MediaCommand>) {
     let a = Dlg::uac(&inv, &ok, CARRIER);
     net.send(CARRIER, &a.ack(1).render());
     let media = net.take_media();
-    let id = media.iter().find_map(|c| if let MediaCommand::Open { id, .. } = c { Some(*id) } else { None }).expect("media opened");
+    let id = media
+        .iter()
+        .find_map(|c| if let MediaCommand::Open { id, .. } = c { Some(*id) } else { None })
+        .expect("media opened");
     assert!(
         media.iter().any(|c| matches!(c, MediaCommand::Update { side: MediaSide::A, .. })),
         "A's leg negotiated: {media:?}"
@@ -89,11 +96,27 @@ fn answered(net: &mut Net, to: &str) -> (Dlg, MediaId, Vec<MediaCommand>) {
 }
 
 fn plays(cmds: &[MediaCommand]) -> Vec<(u32, Source)> {
-    cmds.iter().filter_map(|c| if let MediaCommand::Play { seq, source, .. } = c { Some((*seq, source.clone())) } else { None }).collect()
+    cmds.iter()
+        .filter_map(|c| {
+            if let MediaCommand::Play { seq, source, .. } = c {
+                Some((*seq, source.clone()))
+            } else {
+                None
+            }
+        })
+        .collect()
 }
 
 fn key(net: &mut Net, id: MediaId, digit: char) {
-    net.engine.handle_media_event(net.now, MediaEvent::Dtmf { id, from: MediaSide::A, digit, duration_ms: 120 });
+    net.engine.handle_media_event(
+        net.now,
+        MediaEvent::Dtmf {
+            id,
+            from: MediaSide::A,
+            digit,
+            duration_ms: 120,
+        },
+    );
     net.advance(Duration::ZERO);
 }
 
@@ -102,15 +125,29 @@ fn menu_key_bridges_after_the_ivr_and_b_answer_is_acked_by_the_switch() {
     let mut net = net();
     let (mut a, id, media) = answered(&mut net, "7000");
     let p = plays(&media);
-    assert!(matches!(p.as_slice(), [(_, Source::Clips { clips, looped: false })] if clips.len() == 1), "{p:?}");
+    assert!(
+        matches!(p.as_slice(), [(_, Source::Clips { clips, looped: false })] if clips.len() == 1),
+        "{p:?}"
+    );
     // Barge-in: the key stops the prompt and chooses.
     key(&mut net, id, '2');
     let out = net.take();
     let b_inv = out.req(OUT2, "INVITE").clone();
-    assert!(b_inv.msg.request_uri_str().starts_with("sip:8001@"), "{}", b_inv.msg.request_uri_str());
-    assert!(b_inv.body().contains("c=IN IP4 127.0.0.1") && b_inv.body().contains("m=audio 30002 "), "the switch's own offer: {}", b_inv.body());
+    assert!(
+        b_inv.msg.request_uri_str().starts_with("sip:8001@"),
+        "{}",
+        b_inv.msg.request_uri_str()
+    );
+    assert!(
+        b_inv.body().contains("c=IN IP4 127.0.0.1") && b_inv.body().contains("m=audio 30002 "),
+        "the switch's own offer: {}",
+        b_inv.body()
+    );
     let p = plays(&net.take_media());
-    assert!(matches!(p.last(), Some((_, Source::Tone { duration: None, .. }))), "ringback while B rings: {p:?}");
+    assert!(
+        matches!(p.last(), Some((_, Source::Tone { duration: None, .. }))),
+        "ringback while B rings: {p:?}"
+    );
     net.send(OUT2, &reply(&b_inv, 180, "Ringing", B_TAG, OUT2).render());
     net.take().none_to(CARRIER);
     let ok = reply(&b_inv, 200, "OK", B_TAG, OUT2).sdp(&sdp("b", "10.2.2.2", 50000));
@@ -119,7 +156,10 @@ fn menu_key_bridges_after_the_ivr_and_b_answer_is_acked_by_the_switch() {
     assert!(out.one_to(OUT2).is_req("ACK"), "{out:?}");
     out.none_to(CARRIER);
     let media = net.take_media();
-    assert!(media.iter().any(|c| matches!(c, MediaCommand::Update { side: MediaSide::B, .. })), "{media:?}");
+    assert!(
+        media.iter().any(|c| matches!(c, MediaCommand::Update { side: MediaSide::B, .. })),
+        "{media:?}"
+    );
     // Either side's BYE now reaches the other.
     net.send(CARRIER, &a.request("BYE").render());
     let out = net.take();
@@ -127,7 +167,10 @@ fn menu_key_bridges_after_the_ivr_and_b_answer_is_acked_by_the_switch() {
     net.send(OUT2, &reply(&bye, 200, "OK", B_TAG, OUT2).render());
     let out = net.take();
     let cdr = out.cdr();
-    assert_eq!((cdr.status, cdr.destination.as_str(), cdr.hangup_by.as_str()), (200, "trunk:out2", "caller"));
+    assert_eq!(
+        (cdr.status, cdr.destination.as_str(), cdr.hangup_by.as_str()),
+        (200, "trunk:out2", "caller")
+    );
 }
 
 #[test]
@@ -143,15 +186,34 @@ fn menu_times_out_after_its_retries_and_takes_the_timeout_branch_to_a_recording(
     net.engine.handle_media_event(net.now, MediaEvent::Played { id, seq });
     net.advance(Duration::from_secs(3));
     let cmds = net.take_media();
-    let rec = cmds.iter().find_map(|c| if let MediaCommand::Record { seq, max, silence, .. } = c { Some((*seq, *max, *silence)) } else { None });
+    let rec = cmds.iter().find_map(|c| {
+        if let MediaCommand::Record { seq, max, silence, .. } = c {
+            Some((*seq, *max, *silence))
+        } else {
+            None
+        }
+    });
     let (rseq, max, silence) = rec.unwrap_or_else(|| panic!("timeout branch records: {cmds:?}"));
     assert_eq!((max, silence), (Duration::from_secs(5), Some(Duration::from_secs(1))));
     let pcm: Vec<i16> = (0..16000).map(|i| ((i as f64 * 0.2).sin() * 9000.0) as i16).collect();
-    net.engine.handle_media_event(net.now, MediaEvent::Recorded { id, seq: rseq, pcm: pcm.clone(), rate: 8000, by: RecordEnd::Silence });
+    net.engine.handle_media_event(
+        net.now,
+        MediaEvent::Recorded {
+            id,
+            seq: rseq,
+            pcm: pcm.clone(),
+            rate: 8000,
+            by: RecordEnd::Silence,
+        },
+    );
     net.advance(Duration::ZERO);
     let out = net.take();
     let bye = out.req(CARRIER, "BYE").clone();
-    let rec = out.store.iter().find_map(|op| if let StoreOp::Recording(r) = op { Some(r.clone()) } else { None }).expect("recording stored");
+    let rec = out
+        .store
+        .iter()
+        .find_map(|op| if let StoreOp::Recording(r) = op { Some(r.clone()) } else { None })
+        .expect("recording stored");
     assert!(rec.path.ends_with("recordings/msg-+15550100.wav"), "{}", rec.path.display());
     assert_eq!((rec.kind.as_str(), rec.pcm.len(), rec.rate), ("record", 16000, 8000));
     net.send(CARRIER, &reply(&bye, 200, "OK", &a.local, CARRIER).render());
@@ -181,18 +243,29 @@ fn read_then_webhook_sets_variables_and_its_actions_run() {
     net.advance(Duration::ZERO);
     let p = plays(&net.take_media());
     let (seq, src) = p.last().cloned().expect("the reply's tone plays");
-    assert!(matches!(src, Source::Tone { duration: Some(d), .. } if d == Duration::from_millis(200)), "{src:?}");
+    assert!(
+        matches!(src, Source::Tone { duration: Some(d), .. } if d == Duration::from_millis(200)),
+        "{src:?}"
+    );
     net.engine.handle_media_event(net.now, MediaEvent::Played { id, seq });
     net.advance(Duration::ZERO);
     // Then the line after the webhook, with the variable the reply set.
     let out = net.take();
     let b_inv = out.req(OUT2, "INVITE");
-    assert!(b_inv.msg.request_uri_str().starts_with("sip:8123@"), "{}", b_inv.msg.request_uri_str());
+    assert!(
+        b_inv.msg.request_uri_str().starts_with("sip:8123@"),
+        "{}",
+        b_inv.msg.request_uri_str()
+    );
 }
 
 #[test]
 fn a_failed_or_invalid_webhook_runs_its_failure_block() {
-    for reply in [Err("connection refused".to_owned()), Ok(b"not json".to_vec()), Ok(br#"{"actions": ["goto nowhere-at-all"]}"#.to_vec())] {
+    for reply in [
+        Err("connection refused".to_owned()),
+        Ok(b"not json".to_vec()),
+        Ok(br#"{"actions": ["goto nowhere-at-all"]}"#.to_vec()),
+    ] {
         let mut net = net();
         let (_a, id, _) = answered(&mut net, "7000");
         key(&mut net, id, '1');
@@ -219,7 +292,16 @@ fn reply_to_bye(bye: &Sent) -> String {
 fn caller_hanging_up_during_a_recording_keeps_the_audio() {
     let mut net = net();
     let (mut a, id, cmds) = answered(&mut net, "7002");
-    let rseq = cmds.iter().find_map(|c| if let MediaCommand::Record { seq, .. } = c { Some(*seq) } else { None }).expect("recording");
+    let rseq = cmds
+        .iter()
+        .find_map(|c| {
+            if let MediaCommand::Record { seq, .. } = c {
+                Some(*seq)
+            } else {
+                None
+            }
+        })
+        .expect("recording");
     net.send(CARRIER, &a.request("BYE").render());
     let out = net.take();
     assert!(out.resp(CARRIER, 200).cseq().ends_with("BYE"));
@@ -228,8 +310,23 @@ fn caller_hanging_up_during_a_recording_keeps_the_audio() {
     let close = cmds.iter().position(|c| matches!(c, MediaCommand::Close { .. }));
     assert!(matches!((stop, close), (Some(s), Some(c)) if s < c), "stop before close: {cmds:?}");
     // The audio arrives after the call is gone and is still stored.
-    net.engine.handle_media_event(net.now, MediaEvent::Recorded { id, seq: rseq, pcm: vec![1000; 8000], rate: 8000, by: RecordEnd::Stopped });
+    net.engine.handle_media_event(
+        net.now,
+        MediaEvent::Recorded {
+            id,
+            seq: rseq,
+            pcm: vec![1000; 8000],
+            rate: 8000,
+            by: RecordEnd::Stopped,
+        },
+    );
     net.advance(Duration::ZERO);
     let out = net.take();
-    assert!(out.store.iter().any(|op| matches!(op, StoreOp::Recording(r) if r.pcm.len() == 8000)), "{:?}", out.store.len());
+    assert!(
+        out.store
+            .iter()
+            .any(|op| matches!(op, StoreOp::Recording(r) if r.pcm.len() == 8000)),
+        "{:?}",
+        out.store.len()
+    );
 }

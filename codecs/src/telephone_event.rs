@@ -407,6 +407,14 @@ impl EventReceiver {
         if let Some(c) = self.current.as_mut() {
             // Serial-number comparison: RTP timestamps wrap.
             let age = timestamp.wrapping_sub(c.segment) as i32;
+            // The marker opens a new event (RFC 4733 §2.5.1.3). After the previous one ended,
+            // or for another key, it is a new press even when its timestamp does not move
+            // on: senders that replay canned packets (SIPp's pcaps) reuse them.
+            let fresh_press = marker && (c.ended || block.event != c.event) && age <= 0;
+            if fresh_press {
+                self.end_current(false);
+                return self.begin(timestamp, block.event, duration, block.end);
+            }
             if age == 0 && block.event == c.event {
                 if !c.ended {
                     c.duration = c.duration.max(duration);
@@ -435,19 +443,20 @@ impl EventReceiver {
             }
             self.end_current(false);
         }
+        self.begin(timestamp, block.event, duration, block.end)
+    }
+
+    fn begin(&mut self, timestamp: u32, event: u8, duration: u32, end: bool) -> Result<(), TelephoneEventError> {
         self.current = Some(Current {
-            event: block.event,
+            event,
             start: timestamp,
             segment: timestamp,
             before: 0,
             duration,
             ended: false,
         });
-        self.push(ReceivedEvent::Begin {
-            event: block.event,
-            timestamp,
-        });
-        if block.end {
+        self.push(ReceivedEvent::Begin { event, timestamp });
+        if end {
             self.end_current(true);
         }
         Ok(())
@@ -821,5 +830,33 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_marked_packet_after_the_end_is_a_new_press_even_with_a_reused_timestamp() {
+        let pkt = |event: u8, end: bool, duration: u16| {
+            let mut b = [0u8; 4];
+            let _ = TelephoneEvent { event, end, volume: 10, duration }.write(&mut b);
+            b
+        };
+        let mut rx = EventReceiver::new();
+        let mut ends = Vec::new();
+        // 2, then 2 again and then 9 replayed with the same (and an older) timestamp.
+        for (ts, event) in [(23200u32, 2u8), (23200, 2), (13280, 9)] {
+            rx.handle_packet(ts, true, &pkt(event, false, 0)).unwrap();
+            rx.handle_packet(ts, false, &pkt(event, false, 320)).unwrap();
+            for _ in 0..3 {
+                rx.handle_packet(ts, false, &pkt(event, true, 640)).unwrap();
+            }
+            while let Some(e) = rx.poll_event() {
+                if let ReceivedEvent::End { event, .. } = e {
+                    ends.push(event);
+                }
+            }
+        }
+        assert_eq!(ends, [2, 2, 9]);
+        // A retransmitted end (no marker) stays one press.
+        rx.handle_packet(13280, false, &pkt(9, true, 640)).unwrap();
+        assert!(rx.poll_event().is_none());
     }
 }

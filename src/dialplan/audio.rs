@@ -25,7 +25,10 @@ const MAX_DEPTH: usize = 6;
 /// Built-in prompts of the embedded default plan.
 const EMBEDDED: &[(&str, &[u8])] = &[
     ("demo-welcome", include_bytes!("../../dialplans/default/prompts/demo-welcome.wav")),
-    ("moh/default/chimes", include_bytes!("../../dialplans/default/prompts/moh/default/chimes.wav")),
+    (
+        "moh/default/chimes",
+        include_bytes!("../../dialplans/default/prompts/moh/default/chimes.wav"),
+    ),
 ];
 
 /// Decoded prompts by name.
@@ -54,7 +57,10 @@ impl PromptAudio {
         let mut files = Vec::new();
         collect(dir, dir, 0, &mut files);
         if files.len() > MAX_FILES {
-            errors.push(format!("{}: more than {MAX_FILES} prompt files; the rest are not loaded", dir.display()));
+            errors.push(format!(
+                "{}: more than {MAX_FILES} prompt files; the rest are not loaded",
+                dir.display()
+            ));
             files.truncate(MAX_FILES);
         }
         let mut total = 0usize;
@@ -64,7 +70,11 @@ impl PromptAudio {
                     let pcm: Arc<[i16]> = prompt::resample(&d.samples, d.rate, RATE).into();
                     total += pcm.len();
                     if total > MAX_SAMPLES {
-                        errors.push(format!("{}: prompts longer than {} s in all; the rest are not loaded", dir.display(), MAX_SAMPLES / RATE as usize));
+                        errors.push(format!(
+                            "{}: prompts longer than {} s in all; the rest are not loaded",
+                            dir.display(),
+                            MAX_SAMPLES / RATE as usize
+                        ));
                         break;
                     }
                     // `a.wav` and `a.mp3` side by side: the first extension in the search order wins.
@@ -78,14 +88,21 @@ impl PromptAudio {
 
     /// A prompt by name (with or without its extension).
     pub fn get(&self, name: &str) -> Option<Arc<[i16]>> {
-        let bare = PROMPT_EXTENSIONS.iter().find_map(|x| name.strip_suffix(&format!(".{x}"))).unwrap_or(name);
+        let bare = PROMPT_EXTENSIONS
+            .iter()
+            .find_map(|x| name.strip_suffix(&format!(".{x}")))
+            .unwrap_or(name);
         self.map.get(bare).cloned()
     }
 
     /// The prompts of a music-on-hold class, in name order.
     pub fn class(&self, class: &str) -> Vec<Arc<[i16]>> {
         let prefix = format!("moh/{class}/");
-        self.map.range(prefix.clone()..).take_while(|(k, _)| k.starts_with(&prefix)).map(|(_, v)| v.clone()).collect()
+        self.map
+            .range(prefix.clone()..)
+            .take_while(|(k, _)| k.starts_with(&prefix))
+            .map(|(_, v)| v.clone())
+            .collect()
     }
 
     /// How many prompts are loaded.
@@ -111,10 +128,20 @@ fn collect(root: &Path, dir: &Path, depth: usize, out: &mut Vec<(String, std::pa
             }
             continue;
         }
-        let Some(rank) = p.extension().and_then(|e| e.to_str()).and_then(|e| PROMPT_EXTENSIONS.iter().position(|x| x.eq_ignore_ascii_case(e))) else {
+        let Some(rank) = p
+            .extension()
+            .and_then(|e| e.to_str())
+            .and_then(|e| PROMPT_EXTENSIONS.iter().position(|x| x.eq_ignore_ascii_case(e)))
+        else {
             continue;
         };
-        let Ok(rel) = p.with_extension("").strip_prefix(root).map(|r| r.to_string_lossy().replace('\\', "/")) else { continue };
+        let Ok(rel) = p
+            .with_extension("")
+            .strip_prefix(root)
+            .map(|r| r.to_string_lossy().replace('\\', "/"))
+        else {
+            continue;
+        };
         out.push((format!("{rank}{rel}"), p));
     }
     if depth == 0 {

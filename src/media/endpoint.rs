@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use switchyard_codecs::dtmf::{DtmfDetector, DtmfEvent};
 use switchyard_codecs::resample::Resampler;
-use switchyard_codecs::tone::{TonePlan, ToneGenerator};
+use switchyard_codecs::tone::{ToneGenerator, TonePlan};
 use switchyard_codecs::{AudioDecoder, AudioEncoder, CodecError, CodecKind};
 
 use crate::jitter::{JitterBuffer, JitterConfig, PacketInfo, Pop};
@@ -104,8 +104,16 @@ struct Recorder {
 
 enum Playing {
     Silence,
-    Clips { clips: Vec<Arc<[i16]>>, looped: bool, clip: usize, at: usize },
-    Tone { generator: Box<ToneGenerator>, left: Option<usize> },
+    Clips {
+        clips: Vec<Arc<[i16]>>,
+        looped: bool,
+        clip: usize,
+        at: usize,
+    },
+    Tone {
+        generator: Box<ToneGenerator>,
+        left: Option<usize>,
+    },
     Echo,
 }
 
@@ -181,7 +189,11 @@ impl Endpoint {
             CodecKind::Opus => (12 + 20 * a.ptime_ms as usize).clamp(64, MTU),
             _ => MTU,
         };
-        let detector = if a.telephone_event.is_none() { DtmfDetector::new(decoder.sample_rate()).ok().map(Box::new) } else { None };
+        let detector = if a.telephone_event.is_none() {
+            DtmfDetector::new(decoder.sample_rate()).ok().map(Box::new)
+        } else {
+            None
+        };
         let _ = now;
         Ok(Endpoint {
             codec: a.codec,
@@ -239,7 +251,12 @@ impl Endpoint {
         self.play_seq = seq;
         self.playing = match src {
             Source::Silence => Playing::Silence,
-            Source::Clips { clips, looped } => Playing::Clips { clips, looped, clip: 0, at: 0 },
+            Source::Clips { clips, looped } => Playing::Clips {
+                clips,
+                looped,
+                clip: 0,
+                at: 0,
+            },
             Source::Tone { plan, duration } => Playing::Tone {
                 generator: Box::new(ToneGenerator::new(&plan, self.rate)),
                 left: duration.map(|d| (d.as_millis() as u64 * u64::from(self.rate) / 1000) as usize),
@@ -259,7 +276,13 @@ impl Endpoint {
         self.start(now);
         self.stop_record();
         let samples = |d: Duration| (d.min(MAX_RECORD).as_millis() as u64 * u64::from(self.rate) / 1000) as usize;
-        self.record = Some(Recorder { seq, pcm: Vec::with_capacity(self.rate as usize * 10), max: samples(max), silence: silence.map(samples), quiet: 0 });
+        self.record = Some(Recorder {
+            seq,
+            pcm: Vec::with_capacity(self.rate as usize * 10),
+            max: samples(max),
+            silence: silence.map(samples),
+            quiet: 0,
+        });
     }
 
     /// Ends the recording in progress, if any.
@@ -274,7 +297,12 @@ impl Endpoint {
                 let cut = r.pcm.len() - (r.quiet - keep).min(r.pcm.len());
                 r.pcm.truncate(cut);
             }
-            self.events.push(EndpointEvent::Recorded { seq: r.seq, pcm: r.pcm, rate: self.rate, by });
+            self.events.push(EndpointEvent::Recorded {
+                seq: r.seq,
+                pcm: r.pcm,
+                rate: self.rate,
+                by,
+            });
         }
     }
 
@@ -309,7 +337,11 @@ impl Endpoint {
     }
 
     pub(crate) fn poll_event(&mut self) -> Option<EndpointEvent> {
-        if self.events.is_empty() { None } else { Some(self.events.remove(0)) }
+        if self.events.is_empty() {
+            None
+        } else {
+            Some(self.events.remove(0))
+        }
     }
 
     fn tick_once(&mut self, now: Instant) {
@@ -426,7 +458,13 @@ impl Endpoint {
         if self.queue_len == QUEUE {
             return;
         }
-        let fields = crate::rtp::HeaderFields { payload_type: self.pt, marker: self.marker_next, seq: self.seq, timestamp: self.ts, ssrc: self.ssrc };
+        let fields = crate::rtp::HeaderFields {
+            payload_type: self.pt,
+            marker: self.marker_next,
+            seq: self.seq,
+            timestamp: self.ts,
+            ssrc: self.ssrc,
+        };
         let i = (self.queue_head + self.queue_len) % QUEUE;
         let buf = &mut self.queue[i * self.slot..(i + 1) * self.slot];
         let (seq, ts) = (self.seq, self.ts);
@@ -520,7 +558,14 @@ mod tests {
         let t0 = Instant::now();
         let mut e = Endpoint::new(t0, &leg(CodecKind::Pcmu, 0, Some(101)), 7, 5).expect("pcmu");
         let clip: Arc<[i16]> = (0..800).map(|i| if i % 2 == 0 { 8000 } else { -8000 }).collect::<Vec<_>>().into();
-        e.play(t0, 3, Source::Clips { clips: vec![clip], looped: false });
+        e.play(
+            t0,
+            3,
+            Source::Clips {
+                clips: vec![clip],
+                looped: false,
+            },
+        );
         let pkts = run(&mut e, t0, 400);
         // 400 ms at 20 ms: a packet each tick, audio for 100 ms, silence after, never a gap.
         assert!(pkts.len() >= 20, "{} packets", pkts.len());
@@ -536,11 +581,25 @@ mod tests {
     fn a_tone_with_a_duration_ends_and_a_looped_clip_does_not() {
         let t0 = Instant::now();
         let mut e = Endpoint::new(t0, &leg(CodecKind::G722, 9, None), 7, 5).expect("g722");
-        e.play(t0, 1, Source::Tone { plan: tone_plan(crate::dialplan::ToneKind::Beep), duration: Some(Duration::from_millis(500)) });
+        e.play(
+            t0,
+            1,
+            Source::Tone {
+                plan: tone_plan(crate::dialplan::ToneKind::Beep),
+                duration: Some(Duration::from_millis(500)),
+            },
+        );
         run(&mut e, t0, 600);
         assert_eq!(e.poll_event(), Some(EndpointEvent::Done(1)));
         let clip: Arc<[i16]> = vec![100; 80].into();
-        e.play(t0 + Duration::from_millis(600), 2, Source::Clips { clips: vec![clip], looped: true });
+        e.play(
+            t0 + Duration::from_millis(600),
+            2,
+            Source::Clips {
+                clips: vec![clip],
+                looped: true,
+            },
+        );
         let mut buf = [0u8; 1500];
         for k in 61..200 {
             e.handle_timeout(t0 + Duration::from_millis(k * 10));
@@ -565,7 +624,13 @@ mod tests {
                     *b = switchyard_codecs::g711::encode_mu(tone[(k as usize * 160 + j) % 8000]);
                 }
             }
-            let info = PacketInfo { seq, timestamp: u32::from(seq) * 160, ssrc: 5, marker: k == 0, payload_type: 0 };
+            let info = PacketInfo {
+                seq,
+                timestamp: u32::from(seq) * 160,
+                ssrc: 5,
+                marker: k == 0,
+                payload_type: 0,
+            };
             seq += 1;
             e.on_packet(at, info, &payload);
             e.handle_timeout(at);
@@ -573,7 +638,12 @@ mod tests {
             while e.poll_packet(&mut buf).is_some() {}
         }
         match e.poll_event() {
-            Some(EndpointEvent::Recorded { seq: 9, pcm, rate: 8000, by: RecordEnd::Silence }) => {
+            Some(EndpointEvent::Recorded {
+                seq: 9,
+                pcm,
+                rate: 8000,
+                by: RecordEnd::Silence,
+            }) => {
                 let secs = pcm.len() as f64 / 8000.0;
                 assert!((1.0..1.6).contains(&secs), "{secs} s kept");
             }

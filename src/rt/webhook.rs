@@ -552,7 +552,7 @@ impl<R: AsyncRead + Unpin> Reader<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Instant;
+    use crate::rt::Clock;
     use tokio::net::TcpListener;
     use tokio::task::JoinHandle;
 
@@ -593,7 +593,7 @@ mod tests {
             let req = read_request(&mut stream).await;
             for (i, part) in parts.iter().enumerate() {
                 if i > 0 {
-                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    Clock::sleep(Duration::from_millis(5)).await;
                 }
                 // The client may hang up early (e.g. on TooLarge); that is not
                 // the server's failure.
@@ -694,7 +694,7 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/", listener.local_addr().unwrap());
         let timeout = Duration::from_millis(200);
-        let start = Instant::now();
+        let start = Clock::now();
         let err = post_json(&url, b"{}", timeout).await.unwrap_err();
         let elapsed = start.elapsed();
         assert!(matches!(err, WebhookError::Timeout), "{err:?}");

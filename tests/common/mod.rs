@@ -54,9 +54,7 @@ fn is_executable(p: &Path) -> bool {
 
 /// `tests/peers/`: SIPp scenarios.
 pub fn peers_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests")
-        .join("peers")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("peers")
 }
 
 /// A scenario file under `tests/peers/`.
@@ -160,10 +158,7 @@ impl Switch {
 
     /// As `start`, with `server` lines added to the `[server]` table (e.g. `dialplan = …`).
     pub fn start_with(port: u16, server: &str, sections: &str) -> Switch {
-        let dir = tempfile::Builder::new()
-            .prefix("switchyard-peer-")
-            .tempdir()
-            .expect("temp dir");
+        let dir = tempfile::Builder::new().prefix("switchyard-peer-").tempdir().expect("temp dir");
         let path = dir.path().to_path_buf();
         let data_dir = path.join("data");
         let config = format!(
@@ -231,23 +226,15 @@ impl Switch {
 
     fn wait_ready(&mut self) {
         let sock = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind probe socket");
-        sock.set_read_timeout(Some(Duration::from_millis(200)))
-            .unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
         let dest = SocketAddr::from((Ipv4Addr::LOCALHOST, self.port));
         let local = sock.local_addr().unwrap();
         let deadline = Instant::now() + START_TIMEOUT;
         let mut n = 0u32;
         let mut last = String::new();
         while Instant::now() < deadline {
-            if let Some(status) = self
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten())
-            {
-                panic!(
-                    "the switch exited during start-up ({status})\n{}",
-                    self.diag()
-                );
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                panic!("the switch exited during start-up ({status})\n{}", self.diag());
             }
             n += 1;
             let msg = format!(
@@ -304,11 +291,7 @@ impl Switch {
 
     /// Lines of the log for which `pred` holds.
     pub fn log_lines(&self, pred: impl Fn(&str) -> bool) -> Vec<String> {
-        self.log()
-            .lines()
-            .filter(|l| pred(l))
-            .map(str::to_owned)
-            .collect()
+        self.log().lines().filter(|l| pred(l)).map(str::to_owned).collect()
     }
 
     /// Waits until a log line satisfies `pred`.
@@ -317,15 +300,8 @@ impl Switch {
     }
 
     /// Waits until at least `count` log lines satisfy `pred`.
-    pub fn wait_log_count(
-        &self,
-        timeout: Duration,
-        count: usize,
-        pred: impl Fn(&str) -> bool,
-    ) -> bool {
-        wait_until(timeout, || {
-            self.log().lines().filter(|l| pred(l)).count() >= count
-        })
+    pub fn wait_log_count(&self, timeout: Duration, count: usize, pred: impl Fn(&str) -> bool) -> bool {
+        wait_until(timeout, || self.log().lines().filter(|l| pred(l)).count() >= count)
     }
 
     /// For assertion messages: where the files are and the end of the switch's log.
@@ -350,8 +326,7 @@ impl Switch {
 impl Drop for Switch {
     fn drop(&mut self) {
         self.stop();
-        let keep = std::env::var_os("SWITCHYARD_KEEP_TEST_DIRS")
-            .is_some_and(|v| !v.is_empty() && v != "0");
+        let keep = std::env::var_os("SWITCHYARD_KEEP_TEST_DIRS").is_some_and(|v| !v.is_empty() && v != "0");
         if thread::panicking() || keep {
             if let Some(dir) = self.dir.take() {
                 let kept = dir.keep();
@@ -415,14 +390,7 @@ impl Sipp {
     /// SIPp running `scenario` (a path), bound to 127.0.0.1:`port`, its control socket on
     /// `ctrl_port` and media on `media_port` (both unique per instance, so parallel tests do
     /// not fight over SIPp's defaults 8888 and 6000).
-    pub fn new(
-        name: &str,
-        dir: &Path,
-        scenario: &Path,
-        port: u16,
-        ctrl_port: u16,
-        media_port: u16,
-    ) -> Sipp {
+    pub fn new(name: &str, dir: &Path, scenario: &Path, port: u16, ctrl_port: u16, media_port: u16) -> Sipp {
         require("sipp");
         let p = |f: &str| dir.join(format!("{name}.{f}")).display().to_string();
         let mut args: Vec<String> = vec!["-sf".into(), scenario.display().to_string()];
@@ -471,15 +439,13 @@ impl Sipp {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        self.args
-            .extend(args.into_iter().map(|s| s.as_ref().to_owned()));
+        self.args.extend(args.into_iter().map(|s| s.as_ref().to_owned()));
         self
     }
 
     /// Starts SIPp in the background (a UAS waiting for calls).
     pub fn spawn(self) -> RunningSipp {
-        let out = File::create(self.dir.join(format!("{}.screen.log", self.name)))
-            .expect("sipp screen file");
+        let out = File::create(self.dir.join(format!("{}.screen.log", self.name))).expect("sipp screen file");
         let err = out.try_clone().unwrap();
         let child = Command::new("sipp")
             .args(&self.args)
@@ -512,9 +478,15 @@ pub struct RunningSipp {
 impl RunningSipp {
     /// Waits for SIPp to exit (at most [`SIPP_HARD_TIMEOUT`] after its start) and collects
     /// its results.
-    pub fn wait(mut self) -> SippResult {
+    pub fn wait(self) -> SippResult {
+        self.wait_within(SIPP_HARD_TIMEOUT)
+    }
+
+    /// As [`RunningSipp::wait`], for scenarios meant to run longer than the usual limit.
+    #[allow(dead_code)]
+    pub fn wait_within(mut self, limit: Duration) -> SippResult {
         let mut child = self.child.take().unwrap();
-        let deadline = self.started + SIPP_HARD_TIMEOUT;
+        let deadline = self.started + limit;
         let mut status = None;
         let mut hard_timeout = false;
         while status.is_none() {
@@ -583,10 +555,7 @@ impl SippResult {
     /// Asserts that exactly `ok` calls succeeded and none failed, SIPp exited 0, and it was
     /// not killed by the harness. `ctx` is added to the failure message (the switch's log).
     pub fn assert_calls(&self, ok: u64, ctx: &str) {
-        let good = !self.hard_timeout
-            && self.code() == Some(0)
-            && self.successful == Some(ok)
-            && self.failed == Some(0);
+        let good = !self.hard_timeout && self.code() == Some(0) && self.successful == Some(ok) && self.failed == Some(0);
         assert!(
             good,
             "SIPp `{}`: expected {ok} successful and 0 failed calls with exit code 0, got \
@@ -595,11 +564,7 @@ impl SippResult {
             self.successful,
             self.failed,
             self.status,
-            if self.hard_timeout {
-                " (killed: hard timeout)"
-            } else {
-                ""
-            },
+            if self.hard_timeout { " (killed: hard timeout)" } else { "" },
             self.report(),
         );
     }
@@ -612,23 +577,11 @@ impl SippResult {
             .split("\n")
             .flat_map(|l| l.split('\u{0}'))
             // The UAC's "wait for a late 180" timeout is expected, not an error.
-            .filter(|l| {
-                !(l.contains("receive timeout on message") && l.contains("jumping to label"))
-            })
+            .filter(|l| !(l.contains("receive timeout on message") && l.contains("jumping to label")))
             .collect();
         let errors = errors.join("\n");
-        let _ = writeln!(
-            s,
-            "--- sipp `{}` errors (last 30 lines) ---\n{}",
-            self.name,
-            tail(&errors, 30)
-        );
-        let _ = writeln!(
-            s,
-            "--- sipp `{}` screen (last 25 lines) ---\n{}",
-            self.name,
-            tail(&self.screen, 25)
-        );
+        let _ = writeln!(s, "--- sipp `{}` errors (last 30 lines) ---\n{}", self.name, tail(&errors, 30));
+        let _ = writeln!(s, "--- sipp `{}` screen (last 25 lines) ---\n{}", self.name, tail(&self.screen, 25));
         let _ = writeln!(
             s,
             "--- sipp `{}` messages (last 60 lines) ---\n{}",
@@ -661,10 +614,7 @@ pub fn assert_call_ids_differ(a: &SippResult, a_key: &str, b: &SippResult, b_key
         b.logs.len()
     );
     let shared: Vec<&String> = a_ids.intersection(&b_ids).collect();
-    assert!(
-        shared.is_empty(),
-        "Call-IDs reused across the B2BUA's legs: {shared:?}\n{ctx}"
-    );
+    assert!(shared.is_empty(), "Call-IDs reused across the B2BUA's legs: {shared:?}\n{ctx}");
 }
 
 // ------------------------------------------------------------------------------------------
@@ -701,24 +651,14 @@ pub fn run_with_timeout(cmd: &mut Command, timeout: Duration) -> (Option<ExitSta
 
 /// Sends one netstring-framed JSON command to a baresip `ctrl_tcp` socket and returns the
 /// response whose `"response":true` object answers it (events in between are skipped).
-pub fn baresip_command(
-    port: u16,
-    command: &str,
-    params: Option<&str>,
-    timeout: Duration,
-) -> io::Result<String> {
+pub fn baresip_command(port: u16, command: &str, params: Option<&str>, timeout: Duration) -> io::Result<String> {
     let token = format!("t{}", fastrand::u32(..));
     let mut json = format!("{{\"command\":\"{command}\",\"token\":\"{token}\"");
     if let Some(p) = params {
-        let _ = write!(
-            json,
-            ",\"params\":\"{}\"",
-            p.replace('\\', "\\\\").replace('"', "\\\"")
-        );
+        let _ = write!(json, ",\"params\":\"{}\"", p.replace('\\', "\\\\").replace('"', "\\\""));
     }
     json.push('}');
-    let mut s =
-        TcpStream::connect_timeout(&SocketAddr::from((Ipv4Addr::LOCALHOST, port)), timeout)?;
+    let mut s = TcpStream::connect_timeout(&SocketAddr::from((Ipv4Addr::LOCALHOST, port)), timeout)?;
     s.set_read_timeout(Some(Duration::from_millis(200)))?;
     s.write_all(format!("{}:{},", json.len(), json).as_bytes())?;
     let deadline = Instant::now() + timeout;
@@ -726,14 +666,8 @@ pub fn baresip_command(
     loop {
         // Parse complete netstrings from the buffer.
         while let Some(colon) = buf.iter().position(|&b| b == b':') {
-            let Ok(len) = std::str::from_utf8(&buf[..colon])
-                .unwrap_or("x")
-                .parse::<usize>()
-            else {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    "bad netstring from baresip",
-                ));
+            let Ok(len) = std::str::from_utf8(&buf[..colon]).unwrap_or("x").parse::<usize>() else {
+                return Err(io::Error::new(io::ErrorKind::InvalidData, "bad netstring from baresip"));
             };
             if buf.len() < colon + 1 + len + 1 {
                 break;
@@ -745,25 +679,15 @@ pub fn baresip_command(
             }
         }
         if Instant::now() >= deadline {
-            return Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "no answer from baresip ctrl_tcp",
-            ));
+            return Err(io::Error::new(io::ErrorKind::TimedOut, "no answer from baresip ctrl_tcp"));
         }
         let mut chunk = [0u8; 4096];
         match s.read(&mut chunk) {
             Ok(0) => {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "baresip closed ctrl_tcp",
-                ));
+                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "baresip closed ctrl_tcp"));
             }
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) => {}
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {}
             Err(e) => return Err(e),
         }
     }
@@ -800,19 +724,12 @@ pub fn write_tone_wav(path: &Path, secs: u32) {
 /// MD5 as lowercase hex.
 pub fn md5_hex(s: &str) -> String {
     use md5::{Digest, Md5};
-    Md5::digest(s.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    Md5::digest(s.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The value of `name` in a digest credentials header (`Digest a="b", c=d`).
 pub fn digest_param(header: &str, name: &str) -> Option<String> {
-    let body = header
-        .trim()
-        .strip_prefix("Digest")
-        .unwrap_or(header)
-        .trim();
+    let body = header.trim().strip_prefix("Digest").unwrap_or(header).trim();
     let mut rest = body;
     while !rest.is_empty() {
         let eq = rest.find('=')?;
@@ -835,12 +752,7 @@ pub fn digest_param(header: &str, name: &str) -> Option<String> {
 
 /// Checks an RFC 2617 / RFC 3261 MD5 digest `Authorization`/`Proxy-Authorization` value for
 /// `method`; Err says what is wrong.
-pub fn check_md5_digest(
-    header: &str,
-    method: &str,
-    user: &str,
-    password: &str,
-) -> Result<(), String> {
+pub fn check_md5_digest(header: &str, method: &str, user: &str, password: &str) -> Result<(), String> {
     let p = |n: &str| digest_param(header, n).ok_or_else(|| format!("no {n} in {header:?}"));
     let username = p("username")?;
     if username != user {

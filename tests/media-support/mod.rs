@@ -14,9 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use crate::common::{
-    self, HOST, baresip_command, read_lossy, require, run_with_timeout, tail, wait_until,
-};
+use crate::common::{self, HOST, baresip_command, read_lossy, require, run_with_timeout, tail, wait_until};
 
 // ------------------------------------------------------------------------------------------
 // Capture
@@ -51,16 +49,11 @@ impl Capture {
             file,
             log,
         };
-        let ok = wait_until(Duration::from_secs(15), || {
-            read_lossy(&cap.log).contains("Capturing on")
-        });
+        let ok = wait_until(Duration::from_secs(15), || read_lossy(&cap.log).contains("Capturing on"));
         if !ok {
             let text = read_lossy(&cap.log);
             cap.kill();
-            panic!(
-                "tshark did not start capturing within 15 s:\n{}",
-                tail(&text, 20)
-            );
+            panic!("tshark did not start capturing within 15 s:\n{}", tail(&text, 20));
         }
         // dumpcap prints the line as it opens the interface; give it a moment to run.
         std::thread::sleep(Duration::from_millis(500));
@@ -76,9 +69,7 @@ impl Capture {
             unsafe {
                 libc::kill(c.id() as libc::pid_t, libc::SIGINT);
             }
-            if !wait_until(Duration::from_secs(10), || {
-                c.try_wait().ok().flatten().is_some()
-            }) {
+            if !wait_until(Duration::from_secs(10), || c.try_wait().ok().flatten().is_some()) {
                 let _ = c.kill();
                 let _ = c.wait();
             }
@@ -184,12 +175,7 @@ fn parse_rtp_line(line: &str) -> Option<Rtp> {
         let end = flag(f[10]);
         let volume = num(f[11]).unwrap_or(0) as u8 & 0x3f;
         let duration = num(f[12]).unwrap_or(0) as u16;
-        payload = vec![
-            event,
-            if end { 0x80 } else { 0 } | volume,
-            (duration >> 8) as u8,
-            duration as u8,
-        ];
+        payload = vec![event, if end { 0x80 } else { 0 } | volume, (duration >> 8) as u8, duration as u8];
     }
     Some(Rtp {
         time: f[0].trim().parse().ok()?,
@@ -314,11 +300,7 @@ pub fn ulaw_to_linear(b: u8) -> i16 {
     let exp = (u >> 4) & 7;
     let mant = i32::from(u & 0x0f);
     let mag = (((mant << 3) + 0x84) << exp) - 0x84;
-    if u & 0x80 != 0 {
-        -mag as i16
-    } else {
-        mag as i16
-    }
+    if u & 0x80 != 0 { -mag as i16 } else { mag as i16 }
 }
 
 /// G.711 A-law byte to linear (16-bit range).
@@ -331,11 +313,7 @@ pub fn alaw_to_linear(b: u8) -> i16 {
     } else {
         ((mant << 4) + 0x108) << (exp - 1)
     };
-    if a & 0x80 != 0 {
-        mag as i16
-    } else {
-        -mag as i16
-    }
+    if a & 0x80 != 0 { mag as i16 } else { -mag as i16 }
 }
 
 /// The G.711 stream of payload type `pt` in `pkts`, laid out on its RTP timestamps (one
@@ -392,11 +370,7 @@ pub struct Alignment {
 /// `signal` against `reference`: a coarse search on 4x decimated envelopes-free averages,
 /// refined at full rate around the best coarse lag.
 pub fn align(reference: &[f32], signal: &[f32], max_lag: usize) -> Alignment {
-    let dec = |x: &[f32]| -> Vec<f32> {
-        x.chunks(4)
-            .map(|c| c.iter().sum::<f32>() / c.len() as f32)
-            .collect()
-    };
+    let dec = |x: &[f32]| -> Vec<f32> { x.chunks(4).map(|c| c.iter().sum::<f32>() / c.len() as f32).collect() };
     let (r4, s4) = (dec(reference), dec(signal));
     let coarse = (max_lag / 4) as i64;
     let mut best = (0i64, f64::MIN);
@@ -463,13 +437,7 @@ pub struct Segment {
 /// local lag; the audio itself shows in the local correlation. Where the correlation at
 /// the previous window's lag is within 0.02 of the best, the previous lag is kept, so
 /// that voiced speech (periodic) does not make the lag hop by a pitch period.
-pub fn segments(
-    reference: &[f32],
-    signal: &[f32],
-    global_lag: i64,
-    window: usize,
-    search: i64,
-) -> Vec<Segment> {
+pub fn segments(reference: &[f32], signal: &[f32], global_lag: i64, window: usize, search: i64) -> Vec<Segment> {
     let mut out: Vec<Segment> = Vec::new();
     let mut start = 0usize;
     while start + window <= reference.len() {
@@ -572,13 +540,7 @@ pub fn write_wav(path: &Path, rate: u32, samples: &[i16]) {
 /// the codec crate's decoder for `kind`, laid out on the RTP timestamps (gaps silent), and
 /// brought to 8 kHz mono by sox through `dir/<name>.wav`. What a switch put on the wire,
 /// before any receiver's own playout buffer touched it.
-pub fn wire_audio_8k(
-    pkts: &[&Rtp],
-    pt: u8,
-    kind: switchyard_codecs::CodecKind,
-    dir: &Path,
-    name: &str,
-) -> Vec<f32> {
+pub fn wire_audio_8k(pkts: &[&Rtp], pt: u8, kind: switchyard_codecs::CodecKind, dir: &Path, name: &str) -> Vec<f32> {
     let mut dec = switchyard_codecs::codec::decoder(kind).expect("decoder");
     let (rate, clock) = (kind.sample_rate(), kind.rtp_clock_rate());
     let audio: Vec<&&Rtp> = pkts.iter().filter(|p| p.pt == pt).collect();
@@ -614,18 +576,7 @@ pub fn wav_8k_mono(path: &Path) -> Vec<f32> {
     let (status, out) = run_with_timeout(
         Command::new("sox")
             .arg(path)
-            .args([
-                "-r",
-                "8000",
-                "-c",
-                "1",
-                "-b",
-                "16",
-                "-e",
-                "signed-integer",
-                "-t",
-                "raw",
-            ])
+            .args(["-r", "8000", "-c", "1", "-b", "16", "-e", "signed-integer", "-t", "raw"])
             .arg(&raw),
         Duration::from_secs(30),
     );
@@ -635,10 +586,7 @@ pub fn wav_8k_mono(path: &Path) -> Vec<f32> {
         path.display()
     );
     let bytes = fs::read(&raw).expect("sox output");
-    bytes
-        .chunks_exact(2)
-        .map(|c| f32::from(i16::from_le_bytes([c[0], c[1]])))
-        .collect()
+    bytes.chunks_exact(2).map(|c| f32::from(i16::from_le_bytes([c[0], c[1]]))).collect()
 }
 
 /// RMS level of `x` in dBFS (16-bit full scale).
@@ -654,10 +602,7 @@ pub fn rms_dbfs(x: &[f32]) -> f64 {
 pub fn sox(args: &[&str]) {
     require("sox");
     let (status, out) = run_with_timeout(Command::new("sox").args(args), Duration::from_secs(60));
-    assert!(
-        status.is_some_and(|s| s.success()),
-        "sox {args:?} failed: {out}"
-    );
+    assert!(status.is_some_and(|s| s.success()), "sox {args:?} failed: {out}");
 }
 
 /// Speaks `text` with espeak-ng into `path` at `rate` Hz and `channels`, after `lead`
@@ -666,23 +611,12 @@ pub fn speech_wav(path: &Path, text: &str, rate: u32, channels: u32, lead: f64, 
     require("espeak-ng");
     let raw = path.with_extension("espeak.wav");
     let (status, out) = run_with_timeout(
-        Command::new("espeak-ng")
-            .args(["-v", "en-us", "-w"])
-            .arg(&raw)
-            .arg(text),
+        Command::new("espeak-ng").args(["-v", "en-us", "-w"]).arg(&raw).arg(text),
         Duration::from_secs(60),
     );
-    assert!(
-        status.is_some_and(|s| s.success()),
-        "espeak-ng failed: {out}"
-    );
+    assert!(status.is_some_and(|s| s.success()), "espeak-ng failed: {out}");
     let (raw, path) = (raw.display().to_string(), path.display().to_string());
-    let (rate, channels, lead_s, total_s) = (
-        rate.to_string(),
-        channels.to_string(),
-        lead.to_string(),
-        total.to_string(),
-    );
+    let (rate, channels, lead_s, total_s) = (rate.to_string(), channels.to_string(), lead.to_string(), total.to_string());
     sox(&[
         &raw,
         "-r",
@@ -732,15 +666,7 @@ pub fn dtmf_freqs(digit: char) -> (u32, u32) {
 /// Writes an 8 kHz mu-law WAV (what SIPp's `rtp_stream` plays as PCMU): `lead` s of
 /// silence, then per digit a `tone_ms` tone pair (the pair peaking at `level_dbfs`) and a
 /// `gap_ms` gap, then `trail` s of silence. Made of sox `synth` pieces.
-pub fn dtmf_ulaw_wav(
-    path: &Path,
-    digits: &str,
-    tone_ms: u32,
-    gap_ms: u32,
-    level_dbfs: f64,
-    lead: f64,
-    trail: f64,
-) {
+pub fn dtmf_ulaw_wav(path: &Path, digits: &str, tone_ms: u32, gap_ms: u32, level_dbfs: f64, lead: f64, trail: f64) {
     let dir = path.parent().expect("file in a directory");
     let mut parts: Vec<String> = Vec::new();
     let silence = |name: &str, secs: f64| -> String {
@@ -790,10 +716,7 @@ pub fn dtmf_ulaw_wav(
             &format!("{level_dbfs}"),
         ]);
         parts.push(p);
-        parts.push(silence(
-            &format!("dtmf-gap-{i}.wav"),
-            f64::from(gap_ms) / 1000.0,
-        ));
+        parts.push(silence(&format!("dtmf-gap-{i}.wav"), f64::from(gap_ms) / 1000.0));
     }
     parts.push(silence("dtmf-trail.wav", trail));
     let mut args: Vec<String> = parts;
@@ -836,10 +759,7 @@ pub fn tone_frames(signal: &[f32], digit: char) -> usize {
                 return false;
             }
             let energy: f64 = frame.iter().map(|&v| f64::from(v) * f64::from(v)).sum();
-            let (pl, ph) = (
-                goertzel(frame, f64::from(lo)),
-                goertzel(frame, f64::from(hi)),
-            );
+            let (pl, ph) = (goertzel(frame, f64::from(lo)), goertzel(frame, f64::from(hi)));
             let others = rows
                 .iter()
                 .chain(cols.iter())
@@ -858,9 +778,7 @@ pub fn tone_frames(signal: &[f32], digit: char) -> usize {
 /// Fails the test unless baresip and the modules the media tests load are installed.
 pub fn require_baresip() {
     require("baresip");
-    for m in [
-        "ctrl_tcp", "aufile", "aubridge", "sndfile", "g711", "g722", "opus",
-    ] {
+    for m in ["ctrl_tcp", "aufile", "aubridge", "sndfile", "g711", "g722", "opus"] {
         let p = format!("/usr/lib/baresip/modules/{m}.so");
         assert!(
             Path::new(&p).is_file(),
@@ -897,15 +815,7 @@ impl Phone {
     /// Writes a configuration under `dir/<user>` and starts baresip: codec `codec` (in
     /// full, e.g. `opus/48000/2`), microphone `wav` (which must have the codec's rate and
     /// channels: baresip's aufile does not convert), recordings under `<user>/rec`.
-    pub fn start(
-        dir: &Path,
-        switch: u16,
-        user: &str,
-        password: &str,
-        ports: PhonePorts,
-        codec: &str,
-        wav: &Path,
-    ) -> Phone {
+    pub fn start(dir: &Path, switch: u16, user: &str, password: &str, ports: PhonePorts, codec: &str, wav: &Path) -> Phone {
         let home = dir.join(user);
         let rec = home.join("rec");
         fs::create_dir_all(&rec).unwrap();
@@ -942,9 +852,7 @@ impl Phone {
         fs::write(home.join("config"), config).unwrap();
         fs::write(
             home.join("accounts"),
-            format!(
-                "<sip:{user}@{HOST}:{switch}>;auth_pass={password};regint=60;answermode=auto;audio_codecs={codec}\n"
-            ),
+            format!("<sip:{user}@{HOST}:{switch}>;auth_pass={password};regint=60;answermode=auto;audio_codecs={codec}\n"),
         )
         .unwrap();
         fs::write(home.join("contacts"), "").unwrap();
@@ -975,15 +883,8 @@ impl Phone {
 
     /// Sends a ctrl_tcp command; panics with the phone's output when it cannot.
     pub fn cmd(&self, command: &str, params: Option<&str>) -> String {
-        baresip_command(self.ports.ctrl, command, params, Duration::from_secs(3)).unwrap_or_else(
-            |e| {
-                panic!(
-                    "baresip {} ctrl_tcp {command}: {e}\n{}",
-                    self.user,
-                    tail(&self.output(), 30)
-                )
-            },
-        )
+        baresip_command(self.ports.ctrl, command, params, Duration::from_secs(3))
+            .unwrap_or_else(|e| panic!("baresip {} ctrl_tcp {command}: {e}\n{}", self.user, tail(&self.output(), 30)))
     }
 
     /// Active calls according to `listcalls`.
@@ -1026,9 +927,7 @@ impl Phone {
             unsafe {
                 libc::kill(c.id() as libc::pid_t, libc::SIGTERM);
             }
-            if !wait_until(Duration::from_secs(3), || {
-                c.try_wait().ok().flatten().is_some()
-            }) {
+            if !wait_until(Duration::from_secs(3), || c.try_wait().ok().flatten().is_some()) {
                 let _ = c.kill();
                 let _ = c.wait();
             }

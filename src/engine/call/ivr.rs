@@ -104,7 +104,14 @@ pub(in crate::engine) struct Ivr {
 
 impl Ivr {
     pub(in crate::engine) fn new() -> Ivr {
-        Ivr { wait: Wait::Nothing, answered: false, play_seq: 0, rec_seq: 0, background: false, timer_gen: 0 }
+        Ivr {
+            wait: Wait::Nothing,
+            answered: false,
+            play_seq: 0,
+            rec_seq: 0,
+            background: false,
+            timer_gen: 0,
+        }
     }
 
     /// B legs are ringing for a caller the switch already answered.
@@ -126,7 +133,11 @@ impl Engine {
             return;
         }
         let expand = |key: CallKey, e: &Engine, t: &crate::dialplan::Template| -> String {
-            e.calls.get(&key).and_then(|c| c.route.as_ref()).map(|s| t.expand(s as &dyn Vars)).unwrap_or_default()
+            e.calls
+                .get(&key)
+                .and_then(|c| c.route.as_ref())
+                .map(|s| t.expand(s as &dyn Vars))
+                .unwrap_or_default()
         };
         match &step.action {
             Action::Answer => self.plan_next(now, key, None),
@@ -140,7 +151,10 @@ impl Engine {
                 }
             }
             Action::Tone { tone, duration } => {
-                let src = Source::Tone { plan: tone_plan(*tone), duration: *duration };
+                let src = Source::Tone {
+                    plan: tone_plan(*tone),
+                    duration: *duration,
+                };
                 match duration {
                     Some(_) => self.ivr_play(key, src, Wait::Played),
                     None => {
@@ -155,7 +169,12 @@ impl Engine {
             }
             Action::Echo => self.ivr_play(key, Source::Echo, Wait::Echo),
             Action::Moh { class, duration } => {
-                let mut clips = self.calls.get(&key).and_then(|c| c.route.as_ref()).map(|s| s.plan().audio.class(class)).unwrap_or_default();
+                let mut clips = self
+                    .calls
+                    .get(&key)
+                    .and_then(|c| c.route.as_ref())
+                    .map(|s| s.plan().audio.class(class))
+                    .unwrap_or_default();
                 if clips.is_empty() {
                     // A class with no files still plays something rather than dead air.
                     clips = crate::dialplan::audio::PromptAudio::embedded().class("default");
@@ -184,8 +203,19 @@ impl Engine {
                 self.ivr_set_wait(key, Wait::Menu(Box::new(MenuRun::new(spec))));
                 self.ivr_drive(now, key);
             }
-            Action::Read { var, prompt, max, terminator, timeout } => {
-                let spec = ReadSpec { prompt: prompt.as_ref().map(|t| expand(key, self, t)), max: *max, terminator: *terminator, timeout: *timeout };
+            Action::Read {
+                var,
+                prompt,
+                max,
+                terminator,
+                timeout,
+            } => {
+                let spec = ReadSpec {
+                    prompt: prompt.as_ref().map(|t| expand(key, self, t)),
+                    max: *max,
+                    terminator: *terminator,
+                    timeout: *timeout,
+                };
                 self.ivr_set_wait(key, Wait::Read(Box::new(ReadRun::new(now, spec)), var.clone()));
                 self.ivr_drive(now, key);
             }
@@ -198,8 +228,21 @@ impl Engine {
                 let mailbox = safe_name(&expand(key, self, mailbox));
                 let caller = self.calls.get(&key).map(|c| safe_name(&c.caller)).unwrap_or_default();
                 let at_ms = self.wall_ms(now);
-                let path = self.cfg.server.data_dir.join("voicemail").join(&mailbox).join(format!("{at_ms}-{caller}.wav"));
-                let to = RecordTo { path, kind: "voicemail", mailbox, max: VOICEMAIL_MAX, silence: Some(VOICEMAIL_SILENCE), at_ms };
+                let path = self
+                    .cfg
+                    .server
+                    .data_dir
+                    .join("voicemail")
+                    .join(&mailbox)
+                    .join(format!("{at_ms}-{caller}.wav"));
+                let to = RecordTo {
+                    path,
+                    kind: "voicemail",
+                    mailbox,
+                    max: VOICEMAIL_MAX,
+                    silence: Some(VOICEMAIL_SILENCE),
+                    at_ms,
+                };
                 self.ivr_record(now, key, to, true);
             }
             Action::Webhook { url, timeout, .. } => {
@@ -208,7 +251,12 @@ impl Engine {
                 self.next_hook += 1;
                 let id = self.next_hook;
                 self.hook_calls.insert(id, key);
-                self.hooks_out.push_back(WebhookRequest { id, url, body, timeout: *timeout });
+                self.hooks_out.push_back(WebhookRequest {
+                    id,
+                    url,
+                    body,
+                    timeout: *timeout,
+                });
                 self.ivr_set_wait(key, Wait::Webhook(id));
             }
             _ => {
@@ -239,7 +287,11 @@ impl Engine {
             }
         };
         plane.drain(anchor);
-        let contact = self.local.contact(self.calls.get(&key).map_or(crate::sip::transport::Transport::Udp, |c| c.a.peer.transport));
+        let contact = self.local.contact(
+            self.calls
+                .get(&key)
+                .map_or(crate::sip::transport::Transport::Udp, |c| c.a.peer.transport),
+        );
         let answer_ms = self.wall_ms(now);
         let Some(call) = self.calls.get_mut(&key) else { return false };
         let a = &call.a;
@@ -275,11 +327,16 @@ impl Engine {
     /// first), and A hears ringback unless music or a tone was started for it.
     pub(in crate::engine) fn ivr_bridge(&mut self, _now: Instant, key: CallKey) {
         let Some(call) = self.calls.get_mut(&key) else { return };
-        let (Some(plane), Some(anchor)) = (self.media.as_mut(), call.anchor.as_mut()) else { return };
+        let (Some(plane), Some(anchor)) = (self.media.as_mut(), call.anchor.as_mut()) else {
+            return;
+        };
         call.b_offer = anchor.offer_on(&plane.local, MediaSide::B);
         let background = call.ivr.as_ref().is_some_and(|i| i.background);
         if !background {
-            let src = Source::Tone { plan: tone_plan(crate::dialplan::ToneKind::Ringback), duration: None };
+            let src = Source::Tone {
+                plan: tone_plan(crate::dialplan::ToneKind::Ringback),
+                duration: None,
+            };
             self.ivr_play(key, src, Wait::Bridging);
         } else {
             self.ivr_set_wait(key, Wait::Bridging);
@@ -310,7 +367,9 @@ impl Engine {
             let _e = call.span.enter();
             info!(leg = i, "answered; bridged after the IVR");
         }
-        let others: Vec<usize> = (0..call.b.len()).filter(|&j| j != i && call.b[j].state != super::BState::Done).collect();
+        let others: Vec<usize> = (0..call.b.len())
+            .filter(|&j| j != i && call.b[j].state != super::BState::Done)
+            .collect();
         self.send_b_ack(now, key, i, cseq, None, b"");
         for j in others {
             self.cancel_b(now, key, j);
@@ -324,7 +383,9 @@ impl Engine {
     }
 
     fn ivr_clips(&self, key: CallKey, names: &[String]) -> Vec<std::sync::Arc<[i16]>> {
-        let Some(s) = self.calls.get(&key).and_then(|c| c.route.as_ref()) else { return Vec::new() };
+        let Some(s) = self.calls.get(&key).and_then(|c| c.route.as_ref()) else {
+            return Vec::new();
+        };
         let audio = &s.plan().audio;
         names
             .iter()
@@ -348,18 +409,26 @@ impl Engine {
     /// Plays `src` (replacing what played) and waits as said.
     fn ivr_play(&mut self, key: CallKey, src: Source, wait: Wait) {
         let Some(call) = self.calls.get_mut(&key) else { return };
-        let (Some(ivr), Some(anchor)) = (call.ivr.as_mut(), call.anchor.as_ref()) else { return };
+        let (Some(ivr), Some(anchor)) = (call.ivr.as_mut(), call.anchor.as_ref()) else {
+            return;
+        };
         ivr.play_seq += 1;
         ivr.background = matches!(wait, Wait::Nothing) && !matches!(src, Source::Silence);
         ivr.wait = wait;
-        let cmd = MediaCommand::Play { id: anchor.id(), seq: ivr.play_seq, source: src };
+        let cmd = MediaCommand::Play {
+            id: anchor.id(),
+            seq: ivr.play_seq,
+            source: src,
+        };
         if let Some(p) = self.media.as_mut() {
             p.push(cmd);
         }
     }
 
     fn ivr_timer_at(&mut self, at: Instant, key: CallKey) {
-        let Some(i) = self.calls.get_mut(&key).and_then(|c| c.ivr.as_mut()) else { return };
+        let Some(i) = self.calls.get_mut(&key).and_then(|c| c.ivr.as_mut()) else {
+            return;
+        };
         i.timer_gen += 1;
         let g = i.timer_gen;
         self.set_timer(at, key, CallTimer::Ivr(g));
@@ -372,12 +441,22 @@ impl Engine {
             Some(n) => format!("{n}.wav"),
             None => format!("{}-{at_ms}.wav", self.calls.get(&key).map_or("call", |c| c.cdr_id.as_str())),
         };
-        RecordTo { path: self.cfg.server.data_dir.join("recordings").join(file), kind: "record", mailbox: String::new(), max, silence, at_ms }
+        RecordTo {
+            path: self.cfg.server.data_dir.join("recordings").join(file),
+            kind: "record",
+            mailbox: String::new(),
+            max,
+            silence,
+            at_ms,
+        }
     }
 
     fn ivr_record(&mut self, now: Instant, key: CallKey, to: RecordTo, beep: bool) {
         if beep {
-            let src = Source::Tone { plan: tone_plan(crate::dialplan::ToneKind::Beep), duration: Some(BEEP) };
+            let src = Source::Tone {
+                plan: tone_plan(crate::dialplan::ToneKind::Beep),
+                duration: Some(BEEP),
+            };
             self.ivr_play(key, src, Wait::Beep(to));
             return;
         }
@@ -387,7 +466,9 @@ impl Engine {
     fn ivr_start_recording(&mut self, _now: Instant, key: CallKey, to: RecordTo) {
         self.ivr_play(key, Source::Silence, Wait::Recording);
         let Some(call) = self.calls.get_mut(&key) else { return };
-        let (Some(ivr), Some(anchor)) = (call.ivr.as_mut(), call.anchor.as_ref()) else { return };
+        let (Some(ivr), Some(anchor)) = (call.ivr.as_mut(), call.anchor.as_ref()) else {
+            return;
+        };
         ivr.rec_seq += 1;
         let (id, seq) = (anchor.id(), ivr.rec_seq);
         let (max, silence) = (to.max, to.silence);
@@ -406,7 +487,9 @@ impl Engine {
     /// Feeds the menu or `read` machine's outputs to the media plane and the plan.
     fn ivr_drive(&mut self, now: Instant, key: CallKey) {
         for _ in 0..16 {
-            let Some(ivr) = self.calls.get_mut(&key).and_then(|c| c.ivr.as_mut()) else { return };
+            let Some(ivr) = self.calls.get_mut(&key).and_then(|c| c.ivr.as_mut()) else {
+                return;
+            };
             let out = match &mut ivr.wait {
                 Wait::Menu(m) => m.poll_output(),
                 Wait::Read(r, _) => r.poll_output(),
@@ -416,7 +499,11 @@ impl Engine {
             match out {
                 Output::Play(names) => {
                     let clips = self.ivr_clips(key, &names);
-                    let wait = self.calls.get_mut(&key).and_then(|c| c.ivr.as_mut()).map(|i| std::mem::replace(&mut i.wait, Wait::Nothing));
+                    let wait = self
+                        .calls
+                        .get_mut(&key)
+                        .and_then(|c| c.ivr.as_mut())
+                        .map(|i| std::mem::replace(&mut i.wait, Wait::Nothing));
                     let Some(wait) = wait else { return };
                     if clips.is_empty() {
                         self.ivr_set_wait(key, wait);
@@ -426,7 +513,11 @@ impl Engine {
                     }
                 }
                 Output::StopPlayback => {
-                    let wait = self.calls.get_mut(&key).and_then(|c| c.ivr.as_mut()).map(|i| std::mem::replace(&mut i.wait, Wait::Nothing));
+                    let wait = self
+                        .calls
+                        .get_mut(&key)
+                        .and_then(|c| c.ivr.as_mut())
+                        .map(|i| std::mem::replace(&mut i.wait, Wait::Nothing));
                     if let Some(wait) = wait {
                         self.ivr_play(key, Source::Silence, wait);
                     }
@@ -450,7 +541,12 @@ impl Engine {
                     return;
                 }
                 Output::Collected { digits, by } => {
-                    let var = match self.calls.get_mut(&key).and_then(|c| c.ivr.as_mut()).map(|i| std::mem::replace(&mut i.wait, Wait::Nothing)) {
+                    let var = match self
+                        .calls
+                        .get_mut(&key)
+                        .and_then(|c| c.ivr.as_mut())
+                        .map(|i| std::mem::replace(&mut i.wait, Wait::Nothing))
+                    {
                         Some(Wait::Read(_, var)) => var,
                         _ => return,
                     };
@@ -484,7 +580,9 @@ impl Engine {
 
     /// What `Play` started finished.
     pub(in crate::engine) fn ivr_played(&mut self, now: Instant, key: CallKey, seq: u32) {
-        let Some(ivr) = self.calls.get_mut(&key).and_then(|c| c.ivr.as_mut()) else { return };
+        let Some(ivr) = self.calls.get_mut(&key).and_then(|c| c.ivr.as_mut()) else {
+            return;
+        };
         if ivr.play_seq != seq {
             return;
         }
@@ -502,7 +600,9 @@ impl Engine {
 
     /// A key from the caller.
     pub(in crate::engine) fn ivr_digit(&mut self, now: Instant, key: CallKey, digit: char) {
-        let Some(ivr) = self.calls.get_mut(&key).and_then(|c| c.ivr.as_mut()) else { return };
+        let Some(ivr) = self.calls.get_mut(&key).and_then(|c| c.ivr.as_mut()) else {
+            return;
+        };
         match &mut ivr.wait {
             Wait::Menu(m) => {
                 m.handle_key(now, digit);
@@ -529,7 +629,9 @@ impl Engine {
     /// A recording ended: written by the store thread, linked from the CDR; the plan goes on
     /// if its call is still up.
     pub(in crate::engine) fn ivr_recorded(&mut self, now: Instant, media_id: u64, seq: u32, pcm: Vec<i16>, rate: u32, by: RecordEnd) {
-        let Some((cdr_id, caller, to)) = self.recordings.remove(&(media_id, seq)) else { return };
+        let Some((cdr_id, caller, to)) = self.recordings.remove(&(media_id, seq)) else {
+            return;
+        };
         let key = CallKey(media_id);
         let ms = pcm.len() as u64 * 1000 / u64::from(rate.max(1));
         if pcm.is_empty() {
@@ -547,7 +649,9 @@ impl Engine {
                 pcm,
             }));
         }
-        let Some(ivr) = self.calls.get_mut(&key).and_then(|c| c.ivr.as_mut()) else { return };
+        let Some(ivr) = self.calls.get_mut(&key).and_then(|c| c.ivr.as_mut()) else {
+            return;
+        };
         if !matches!(ivr.wait, Wait::Recording) || ivr.rec_seq != seq {
             return;
         }
@@ -561,7 +665,11 @@ impl Engine {
 
     /// The IVR's own timer.
     pub(in crate::engine) fn ivr_timer(&mut self, now: Instant, key: CallKey, g: u32) {
-        let Some(ivr) = self.calls.get_mut(&key).and_then(|c| c.ivr.as_mut()) else { return };
+        let span = self.calls.get(&key).map(|c| c.span.clone());
+        let _e = span.as_ref().map(|s| s.enter());
+        let Some(ivr) = self.calls.get_mut(&key).and_then(|c| c.ivr.as_mut()) else {
+            return;
+        };
         if ivr.timer_gen != g {
             return;
         }
@@ -588,7 +696,12 @@ impl Engine {
         let vars: serde_json::Map<String, serde_json::Value> = call
             .route
             .as_ref()
-            .map(|s| s.vars().iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect())
+            .map(|s| {
+                s.vars()
+                    .iter()
+                    .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+                    .collect()
+            })
             .unwrap_or_default();
         let body = serde_json::json!({
             "call_id": call.cdr_id,
@@ -676,7 +789,9 @@ fn apply_reply(s: &mut crate::dialplan::Session, body: &[u8]) -> Result<usize, S
         Vec::new()
     } else {
         let ctx = s.context_name().unwrap_or_default().to_owned();
-        s.plan().parse_actions("<webhook reply>", &text, &ctx).map_err(|d| d.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("; "))?
+        s.plan()
+            .parse_actions("<webhook reply>", &text, &ctx)
+            .map_err(|d| d.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("; "))?
     };
     for (k, v) in sets {
         s.set_var(&k, &v);
@@ -690,14 +805,25 @@ fn apply_reply(s: &mut crate::dialplan::Session, body: &[u8]) -> Result<usize, S
 
 /// A name safe as one path component: letters, digits, `-`, `_`, `.` (not leading), `+`.
 fn safe_name(s: &str) -> String {
-    let t: String = s.chars().map(|c| if c.is_ascii_alphanumeric() || "-_+.".contains(c) { c } else { '_' }).collect();
+    let t: String = s
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || "-_+.".contains(c) { c } else { '_' })
+        .collect();
     let t = t.trim_start_matches('.').to_owned();
-    if t.is_empty() { "_".to_owned() } else { t.chars().take(64).collect() }
+    if t.is_empty() {
+        "_".to_owned()
+    } else {
+        t.chars().take(64).collect()
+    }
 }
 
 /// A relative path made of safe components (no `..`, no root).
 fn safe_path(s: &str) -> String {
-    s.split('/').filter(|p| !p.is_empty() && *p != "." && *p != "..").map(safe_name).collect::<Vec<_>>().join("/")
+    s.split('/')
+        .filter(|p| !p.is_empty() && *p != "." && *p != "..")
+        .map(safe_name)
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 #[cfg(test)]
