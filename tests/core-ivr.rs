@@ -44,6 +44,14 @@ context carrier {
     record file=msg-${CALLER} max=5s silence=1s beep=no
     hangup
   }
+  ext 9000 {
+    bridge trunk:out2/9000
+    hangup
+  }
+  ext 8005 {
+    bridge trunk:out3/8005 timeout=20s
+    hangup
+  }
 }
 "#;
 
@@ -329,4 +337,128 @@ fn caller_hanging_up_during_a_recording_keeps_the_audio() {
         "{:?}",
         out.store.len()
     );
+}
+
+#[test]
+fn refer_from_the_called_party_moves_the_caller_to_the_new_number() {
+    let mut net = net();
+    let inv = invite(CARRIER, "+15550100", "9000").remove("Content-Type");
+    let mut inv = inv;
+    inv.body.clear();
+    let inv = inv.sdp(&sdp("a", "10.1.1.1", 40000));
+    net.send(CARRIER, &inv.render());
+    let b_inv = net.take().req(OUT2, "INVITE").clone();
+    let ok = reply(&b_inv, 200, "OK", B_TAG, OUT2).sdp(&sdp("b", "10.2.2.2", 50000));
+    net.send(OUT2, &ok.render());
+    let a_ok = net.take().resp(CARRIER, 200).clone();
+    let mut a = Dlg::uac(&inv, &a_ok, CARRIER);
+    net.send(CARRIER, &a.ack(1).render());
+    assert!(net.take().one_to(OUT2).is_req("ACK"));
+    net.take_media();
+    let mut b = Dlg::uas(&b_inv, &ok, OUT2);
+    // The agent transfers the caller to 8005.
+    let refer = b
+        .request("REFER")
+        .h("Refer-To", "<sip:8005@127.0.0.1>")
+        .h("Referred-By", "<sip:9000@127.0.0.3>");
+    net.send(OUT2, &refer.render());
+    let out = net.take();
+    assert!(out.resp(OUT2, 202).cseq().ends_with("REFER"), "{out:?}");
+    let notify = out.req(OUT2, "NOTIFY");
+    assert_eq!(notify.h(H::ContentType), "message/sipfrag;version=2.0");
+    assert!(notify.body().starts_with("SIP/2.0 200"), "{}", notify.body());
+    assert!(notify.text().contains("Event: refer"), "{}", notify.text());
+    let our_bye = out.req(OUT2, "BYE").clone();
+    let t_inv = out.req(OUT3, "INVITE").clone();
+    assert!(
+        t_inv.msg.request_uri_str().starts_with("sip:8005@"),
+        "{}",
+        t_inv.msg.request_uri_str()
+    );
+    assert!(
+        t_inv.body().contains("c=IN IP4 127.0.0.1") && t_inv.body().contains("RTP/AVP 0 "),
+        "A's codec offered first: {}",
+        t_inv.body()
+    );
+    out.none_to(CARRIER);
+    let media = net.take_media();
+    assert!(
+        media.iter().any(|c| matches!(c, MediaCommand::Detach { side: MediaSide::B, .. })),
+        "{media:?}"
+    );
+    assert!(
+        matches!(plays(&media).last(), Some((_, Source::Tone { duration: None, .. }))),
+        "ringback for the caller: {media:?}"
+    );
+    net.send(OUT2, &reply(&our_bye, 200, "OK", B_TAG, OUT2).render());
+    // The transferor hangs up as well (the BYEs cross): its dialog ends, the call does not.
+    net.send(OUT2, &b.request("BYE").render());
+    let out = net.take();
+    assert!(out.resp(OUT2, 200).cseq().ends_with("BYE"));
+    out.none_to(CARRIER);
+    let t_ok = reply(&t_inv, 200, "OK", "t3", OUT3).sdp(&sdp("t", "10.3.3.3", 52000));
+    net.send(OUT3, &t_ok.render());
+    let out = net.take();
+    assert!(out.one_to(OUT3).is_req("ACK"), "{out:?}");
+    out.none_to(CARRIER);
+    assert!(
+        net.take_media()
+            .iter()
+            .any(|c| matches!(c, MediaCommand::Update { side: MediaSide::B, .. }))
+    );
+    net.send(CARRIER, &a.request("BYE").render());
+    let out = net.take();
+    let bye = out.req(OUT3, "BYE").clone();
+    net.send(OUT3, &reply(&bye, 200, "OK", "t3", OUT3).render());
+    let out = net.take();
+    assert_eq!((out.cdr().status, out.cdr().destination.as_str()), (200, "trunk:out3"));
+}
+
+#[test]
+fn refer_to_a_number_the_plan_does_not_know_is_refused_and_the_call_stays() {
+    let mut net = net();
+    let inv = invite(CARRIER, "+15550100", "9000").remove("Content-Type");
+    let mut inv = inv;
+    inv.body.clear();
+    let inv = inv.sdp(&sdp("a", "10.1.1.1", 40000));
+    net.send(CARRIER, &inv.render());
+    let b_inv = net.take().req(OUT2, "INVITE").clone();
+    let ok = reply(&b_inv, 200, "OK", B_TAG, OUT2).sdp(&sdp("b", "10.2.2.2", 50000));
+    net.send(OUT2, &ok.render());
+    let a_ok = net.take().resp(CARRIER, 200).clone();
+    let a = Dlg::uac(&inv, &a_ok, CARRIER);
+    net.send(CARRIER, &a.ack(1).render());
+    net.take();
+    let mut b = Dlg::uas(&b_inv, &ok, OUT2);
+    net.send(OUT2, &b.request("REFER").h("Refer-To", "<sip:5555@127.0.0.1>").render());
+    let out = net.take();
+    assert!(out.resp(OUT2, 404).cseq().ends_with("REFER"), "{out:?}");
+    out.none_to(CARRIER);
+    net.send(
+        OUT2,
+        &b.request("REFER")
+            .h("Refer-To", "<sip:8005@127.0.0.1?Replaces=abc%3Bto-tag%3Dx>")
+            .render(),
+    );
+    assert!(net.take().resp(OUT2, 501).cseq().ends_with("REFER"));
+}
+
+#[test]
+fn dtmf_in_sip_info_drives_the_menu_and_a_reinvite_is_answered_by_the_switch() {
+    let mut net = net();
+    let (mut a, _id, _) = answered(&mut net, "7000");
+    let re = a
+        .request("INVITE")
+        .h("Contact", format!("<sip:+15550100@{CARRIER}>"))
+        .sdp(&sdp("a", "10.1.1.1", 40000).replace("o=a 7 1", "o=a 7 2"));
+    net.send(CARRIER, &re.render());
+    let out = net.take();
+    let ok = out.resp(CARRIER, 200);
+    assert!(ok.body().contains("c=IN IP4 127.0.0.1"), "{}", ok.body());
+    let mut info = a.request("INFO").h("Content-Type", "application/dtmf-relay");
+    info.body = "Signal=2\r\nDuration=160\r\n".to_owned();
+    net.send(CARRIER, &info.render());
+    let out = net.take();
+    assert!(out.resp(CARRIER, 200).cseq().ends_with("INFO"));
+    assert!(out.req(OUT2, "INVITE").msg.request_uri_str().starts_with("sip:8001@"), "{out:?}");
 }

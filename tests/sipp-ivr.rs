@@ -137,6 +137,10 @@ fn uac_xml(caller: &str, steps: &[Step], end: End, audio: Option<&str>) -> Strin
   </send>
   <recv response="100" optional="true">
   </recv>
+  <recv response="180" optional="true">
+  </recv>
+  <recv response="183" optional="true">
+  </recv>
   <recv response="200" rrs="true">
   </recv>
   <send>
@@ -572,4 +576,62 @@ fn webhook_reply_routes_the_call_and_a_failure_takes_its_block() {
     assert_eq!(body["dialed"], "6000");
     assert_eq!(body["vars"]["ACCOUNT"], "6222020200112233");
     assert!(sw.log().contains("webhook failed"), "{}", sw.diag());
+}
+
+#[test]
+fn agent_blind_transfers_the_caller_with_refer() {
+    require("sipp");
+    let plans = tempfile::tempdir().expect("tmp");
+    std::fs::write(
+        plans.path().join("xfer.dialplan"),
+        "context carrier {\n  from trunk carrier\n  ext 6100 {\n    bridge trunk:contact-center/8100\n    hangup\n  }\n}\n\
+         context agents {\n  from trunk contact-center\n  ext _X. {\n    hangup forbidden\n  }\n}\n"
+            .replace(
+                "  ext 6100 {",
+                "  ext 8200 {\n    bridge trunk:target/8200 timeout=10s\n    hangup\n  }\n  ext 6100 {",
+            ),
+    )
+    .expect("plan");
+    let base = 16020;
+    let target_trunk = format!("[[trunks]]\nname = \"target\"\nproxy = \"{HOST}:{}\"\n\n", base + 4);
+    let sw = Switch::start_with(
+        base,
+        &format!("dialplan = \"{}\"", plans.path().display()),
+        &format!("{target_trunk}{}", config(base + 1, base + 3, 37200)),
+    );
+    assert!(
+        sw.wait_log(Duration::from_secs(10), |l| l.contains("dialplan loaded")),
+        "{}",
+        sw.diag()
+    );
+    let agent = Sipp::new("xfer", sw.dir(), &scenario("uas_transfer.xml"), base + 1, base + 2, 36600)
+        .args(["-m", "1", "-key", "target", "8200"])
+        .spawn();
+    let target = Sipp::new("target", sw.dir(), &scenario("uas_agent.xml"), base + 4, base + 5, 36620)
+        .args(["-m", "1"])
+        .spawn();
+    assert!(
+        wait_port_taken(base + 1, false, Duration::from_secs(5)) && wait_port_taken(base + 4, false, Duration::from_secs(5)),
+        "SIPp UAS did not bind"
+    );
+    let xml = sw.dir().join("uac-xfer.xml");
+    std::fs::write(&xml, uac_xml("13600000006", &[], End::HangUpAfter(6000), None)).expect("scenario");
+    let caller = Sipp::new("caller", sw.dir(), &xml, base + 10, base + 11, 36640)
+        .args([format!("{HOST}:{base}")])
+        .args(["-s", "6100", "-m", "1"])
+        .spawn()
+        .wait();
+    let ctx = sw.diag();
+    caller.assert_calls(1, &ctx);
+    let agent = agent.wait();
+    agent.assert_calls(1, &ctx);
+    assert_eq!(agent.logged("transfer-notify"), ["SIP/2.0 200 OK"], "{ctx}");
+    let target = target.wait();
+    target.assert_calls(1, &ctx);
+    assert_eq!(
+        target.logged("agent-invite"),
+        ["8200 13600000006"],
+        "the caller reached the transfer target\n{ctx}"
+    );
+    assert!(sw.log().contains("blind transfer"), "{ctx}");
 }

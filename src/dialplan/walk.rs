@@ -353,6 +353,23 @@ impl Session {
         });
     }
 
+    /// A blind transfer (SIP REFER) to `number`: the call continues at the extension that
+    /// number reaches in the current context, leaving any `gosub` or webhook actions.
+    /// `false` (and nothing changed) when no extension matches.
+    pub fn transfer(&mut self, number: &str) -> bool {
+        let Some(ctx) = self.stack.last().map(|f| f.ctx) else { return false };
+        let kept = self.stack.clone();
+        self.stack.truncate(1);
+        if self.enter(ctx, number) {
+            self.hangup_next = false;
+            self.vars.insert("TRANSFERRED_TO".to_owned(), number.to_owned());
+            true
+        } else {
+            self.stack = kept;
+            false
+        }
+    }
+
     /// The webhook just returned failed; its block runs next.
     pub fn webhook_failed(&mut self) {
         if matches!(

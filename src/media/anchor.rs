@@ -231,6 +231,18 @@ impl Anchor {
         Some(bytes)
     }
 
+    /// `side` left the call (the transferor of a blind transfer): its media stops, and the
+    /// next [`Anchor::offer_on`] towards it offers what the other leg uses, as the switch
+    /// last described it to that leg.
+    pub fn detach(&mut self, side: MediaSide) {
+        self.legs[side.index()] = None;
+        self.commands.push(MediaCommand::Detach { id: self.id, side });
+        let stay = side.other();
+        if let Some(last) = self.last_sent[stay.index()].clone() {
+            self.pending = Some(Pending { from: stay, offer_in: last.clone(), offer_out: last, answer_out: Some((Vec::new(), None)) });
+        }
+    }
+
     /// The next command for the media plane.
     pub fn poll_command(&mut self) -> Option<MediaCommand> {
         if self.commands.is_empty() { None } else { Some(self.commands.remove(0)) }

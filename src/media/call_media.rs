@@ -266,6 +266,18 @@ impl CallMedia {
         self.drain_endpoint();
     }
 
+    /// A leg left the call: nothing more is sent to it or taken from it.
+    pub fn detach(&mut self, now: Instant, side: MediaSide) {
+        let leg = &mut self.legs[side.index()];
+        leg.params = None;
+        leg.rtp_dst = None;
+        leg.rtcp_dst = None;
+        leg.latched = false;
+        leg.latched_rtcp = false;
+        leg.injector = None;
+        self.rebuild(now);
+    }
+
     /// Ends the recording in progress.
     pub fn stop_record(&mut self) {
         if let Path::Local(ep) = &mut self.path {

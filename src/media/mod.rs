@@ -147,6 +147,14 @@ pub enum MediaCommand {
         /// Stop after this much silence.
         silence: Option<std::time::Duration>,
     },
+    /// `side` left the call (blind transfer): stop sending to it and forget what it
+    /// negotiated until it is negotiated again.
+    Detach {
+        /// The session.
+        id: MediaId,
+        /// The leg.
+        side: MediaSide,
+    },
     /// End the recording in progress (its `Recorded` event follows).
     StopRecord {
         /// The session.

@@ -92,6 +92,7 @@ impl MediaRuntime {
             | MediaCommand::Play { id, .. }
             | MediaCommand::Record { id, .. }
             | MediaCommand::StopRecord { id }
+            | MediaCommand::Detach { id, .. }
             | MediaCommand::Close { id, .. } => *id,
             #[allow(unreachable_patterns)]
             _ => return,
@@ -229,6 +230,7 @@ impl Loop {
             MediaCommand::Play { id, seq, source } => self.with(now, id, |s, now| s.play(now, seq, source)),
             MediaCommand::Record { id, seq, max, silence } => self.with(now, id, |s, now| s.record(now, seq, max, silence)),
             MediaCommand::StopRecord { id } => self.with(now, id, |s, _| s.stop_record()),
+            MediaCommand::Detach { id, side } => self.with(now, id, |s, now| s.detach(now, side)),
             MediaCommand::Close { id, cdr_id } => {
                 let Some(slot) = self.by_id.remove(&id) else { return };
                 if let Some(mut s) = self.slots[slot].take() {

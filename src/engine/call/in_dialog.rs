@@ -25,7 +25,7 @@ impl Engine {
         let Some(code) = resp.status() else { return };
         match purpose {
             Purpose::Invite(i) => self.b_invite_response(now, key, i, id, resp, peer, code),
-            Purpose::Cancel => {}
+            Purpose::Cancel | Purpose::Notify => {}
             Purpose::Bye => {
                 if code >= 200 {
                     self.bye_done(now, key);
@@ -39,7 +39,7 @@ impl Engine {
     pub(in crate::engine) fn call_client_timeout(&mut self, now: Instant, key: CallKey, purpose: Purpose, _id: ClientTxId) {
         match purpose {
             Purpose::Invite(i) => self.b_failed(now, key, i, 408, "Request Timeout".into()),
-            Purpose::Cancel => {}
+            Purpose::Cancel | Purpose::Notify => {}
             Purpose::Bye => self.bye_done(now, key),
             Purpose::Relay { server } => {
                 if let Some(req) = self.tx.server_request(server).cloned() {
@@ -231,6 +231,12 @@ impl Engine {
             Side::A => call.winner.map(Side::B),
             Side::B(_) => Some(Side::A),
         };
+        if *req.method() == Method::Bye && matches!(side, Side::B(i) if call.winner != Some(i)) && call.state != State::Setup {
+            // A leg that is no longer part of the call (a transferor hanging up after its
+            // REFER): its dialog ends, the call goes on.
+            self.reply(now, id, &req, 200, "OK");
+            return;
+        }
         if *req.method() == Method::Bye {
             self.reply(now, id, &req, 200, "OK");
             let Some(call) = self.calls.get_mut(&key) else { return };
@@ -252,6 +258,11 @@ impl Engine {
             self.maybe_finish(now, key);
             return;
         }
+        if side == Side::A && call.winner.is_none() && call.ivr.as_ref().is_some_and(|v| v.answered()) {
+            // The switch itself is A's peer (IVR, or a transfer in progress).
+            self.ivr_in_dialog(now, key, id, &req);
+            return;
+        }
         let Some(other) = other.filter(|_| matches!(call.state, State::Confirmed | State::Answered)) else {
             self.reply(now, id, &req, 481, "Call/Transaction Does Not Exist");
             return;
@@ -262,6 +273,10 @@ impl Engine {
                 self.reply(now, id, &req, 491, "Request Pending");
                 return;
             }
+        if *req.method() == Method::Refer {
+            self.on_refer(now, key, id, &req, side);
+            return;
+        }
         if *req.method() == Method::Info && self.media_info_dtmf(key, side, &req) {
             // Carried as RFC 4733 events on the media path instead.
             self.reply(now, id, &req, 200, "OK");

@@ -114,6 +114,17 @@ impl Ivr {
         }
     }
 
+    /// The state of a call the switch takes over after it was answered elsewhere (a blind
+    /// transfer): A has had its 200.
+    pub(in crate::engine) fn taken_over() -> Ivr {
+        Ivr { answered: true, ..Ivr::new() }
+    }
+
+    /// The switch sent (or a transfer inherited) A's 200.
+    pub(in crate::engine) fn answered(&self) -> bool {
+        self.answered
+    }
+
     /// B legs are ringing for a caller the switch already answered.
     pub(in crate::engine) fn bridging(&self) -> bool {
         matches!(self.wait, Wait::Bridging)
@@ -375,6 +386,54 @@ impl Engine {
             self.cancel_b(now, key, j);
         }
         true
+    }
+
+    /// A request from A while the switch is its only peer: session refreshes and new offers
+    /// are answered here, DTMF in SIP INFO goes to the IVR, anything else gets 200 or 501.
+    pub(in crate::engine) fn ivr_in_dialog(&mut self, now: Instant, key: CallKey, id: crate::sip::transaction::ServerTxId, req: &crate::sip::message::Message) {
+        use crate::sip::message::Method;
+        match req.method() {
+            Method::Invite | Method::Update => {
+                let mut body = None;
+                if !req.body().is_empty() && crate::engine::media::is_sdp(req.content_type()) {
+                    let (Some(plane), Some(anchor)) = (self.media.as_mut(), self.calls.get_mut(&key).and_then(|c| c.anchor.as_mut())) else {
+                        return;
+                    };
+                    let answered = anchor.offer(&plane.local, MediaSide::A, req.body()).and_then(|_| anchor.answer_locally(&plane.local, MediaSide::A));
+                    plane.drain(anchor);
+                    match answered {
+                        Ok(b) => body = Some(b),
+                        Err(e) => {
+                            let (code, reason) = e.status();
+                            self.reply(now, id, req, code, reason);
+                            return;
+                        }
+                    }
+                }
+                let contact = self.local.contact(self.calls.get(&key).map_or(crate::sip::transport::Transport::Udp, |c| c.a.peer.transport));
+                let source = self.tx.server_peer(id).map(|p| p.addr);
+                let mut w = response_to(req, 200, "OK", None, source);
+                w.header(HeaderName::Contact, &contact);
+                w.header(HeaderName::Allow, crate::engine::screen::ALLOW);
+                w.header(HeaderName::Server, &self.cfg.server.user_agent);
+                let bytes = match &body {
+                    Some(b) => w.finish(Some("application/sdp"), b),
+                    None => w.finish(None, b""),
+                };
+                self.send_response(now, id, bytes);
+            }
+            Method::Info => {
+                let digit = crate::engine::media::parse_dtmf_relay(req.body()).filter(|_| {
+                    req.content_type().unwrap_or("").split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/dtmf-relay")
+                });
+                self.reply(now, id, req, 200, "OK");
+                if let Some((d, _)) = digit {
+                    self.ivr_digit(now, key, d);
+                }
+            }
+            Method::Options | Method::Notify => self.reply(now, id, req, 200, "OK"),
+            _ => self.reply(now, id, req, 501, "Not Implemented"),
+        }
     }
 
     /// Whether the switch answered this call itself.

@@ -27,6 +27,7 @@ use super::Engine;
 
 mod headers;
 mod in_dialog;
+mod transfer;
 pub(crate) mod ivr;
 mod plan;
 mod setup;
@@ -72,6 +73,8 @@ pub(crate) enum Purpose {
     Cancel,
     /// A BYE towards one side.
     Bye,
+    /// A NOTIFY of a transfer's progress (its answer changes nothing).
+    Notify,
     /// An in-dialog request relayed from the other side; its answer goes to
     /// `server`.
     Relay { server: ServerTxId },
