@@ -61,6 +61,24 @@ enum Command {
         #[arg(long, short)]
         dialplan: Option<PathBuf>,
     },
+    /// List recordings and voicemail (newest last), or fetch one as WAV.
+    Recordings {
+        /// Only the voicemail of this box.
+        #[arg(long)]
+        mailbox: Option<String>,
+        /// Write the N-th recording of the list (1 = first) to --out, or to stdout.
+        #[arg(long)]
+        fetch: Option<usize>,
+        /// Where --fetch writes.
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Configuration file (TOML); its `data_dir` holds the store and the files.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
     /// Print the embedded default configuration.
     DefaultConfig,
 }
@@ -120,6 +138,7 @@ fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         },
+        Command::Recordings { mailbox, fetch, out, json, config } => recordings_cmd(mailbox.as_deref(), fetch, out.as_ref(), json, config.as_ref()),
         Command::DefaultConfig => {
             print!("{}", config::DEFAULT_TOML);
             ExitCode::SUCCESS
@@ -353,4 +372,57 @@ fn run(cfg: Config, path: Option<PathBuf>) -> Result<()> {
     .context("switch stopped with an error")?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// `switchyard recordings`: the `recordings` table of the store, which links each WAV file
+/// to its call's CDR.
+fn recordings_cmd(mailbox: Option<&str>, fetch: Option<usize>, out: Option<&PathBuf>, json: bool, config: Option<&PathBuf>) -> ExitCode {
+    let cfg = match load(config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(1);
+        }
+    };
+    let rows = match switchyard::rt::store::read_recordings(&cfg.server.data_dir, mailbox) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(1);
+        }
+    };
+    if let Some(n) = fetch {
+        let Some(r) = n.checked_sub(1).and_then(|i| rows.get(i)) else {
+            eprintln!("no recording {n} (there are {})", rows.len());
+            return ExitCode::from(1);
+        };
+        let bytes = match std::fs::read(&r.path) {
+            Ok(b) => b,
+            Err(e) => {
+                eprintln!("{}: {e}", r.path);
+                return ExitCode::from(1);
+            }
+        };
+        let written = match out {
+            Some(p) => std::fs::write(p, &bytes),
+            None => std::io::Write::write_all(&mut std::io::stdout().lock(), &bytes),
+        };
+        if let Err(e) = written {
+            eprintln!("{e}");
+            return ExitCode::from(1);
+        }
+        return ExitCode::SUCCESS;
+    }
+    for (i, r) in rows.iter().enumerate() {
+        let at = jiff::Timestamp::from_millisecond(r.at_ms).map(|t| t.to_string()).unwrap_or_default();
+        if json {
+            let v = serde_json::json!({"n": i + 1, "at": at, "duration_ms": r.duration_ms, "caller": r.caller, "kind": r.kind,
+                "mailbox": r.mailbox, "cdr_id": r.cdr_id, "path": r.path});
+            println!("{v}");
+        } else {
+            let what = if r.kind == "voicemail" { format!("voicemail:{}", r.mailbox) } else { r.kind.clone() };
+            println!("{:>3}  {at}  {:>6.1}s  {:<16}  {:<20}  cdr {}  {}", i + 1, r.duration_ms as f64 / 1000.0, r.caller, what, r.cdr_id, r.path);
+        }
+    }
+    ExitCode::SUCCESS
 }

@@ -401,7 +401,7 @@ fn recording_holds_what_the_caller_sent() {
     let plans = tempfile::tempdir().expect("tmp");
     std::fs::write(
         plans.path().join("rec.dialplan"),
-        "context carrier {\n  from trunk carrier\n  ext 5000 {\n    answer\n    record file=test-${CALLER} beep=yes max=30s silence=2s\n    hangup\n  }\n}\n",
+        "context carrier {\n  from trunk carrier\n  ext 5000 {\n    answer\n    record file=test-${CALLER} beep=yes max=30s silence=2s\n    hangup\n  }\n  ext 5001 {\n    voicemail sales\n  }\n}\n",
     )
     .expect("plan");
     let mut sw = Switch::start_with(
@@ -463,15 +463,63 @@ fn recording_holds_what_the_caller_sent() {
         "the recording does not hold the caller's audio: segmental correlation {seg:.4} over {} windows\n{ctx}",
         segs.len()
     );
-    // Linked from the call's CDR.
+    // Voicemail: the caller talks, then hangs up while still being recorded (as callers
+    // do); the message is kept.
+    let xml = sw.dir().join("uac-vm.xml");
+    std::fs::write(
+        &xml,
+        uac_xml("13900000010", &[Step::Pause(1000)], End::HangUpAfter(4000), Some(&pcap)),
+    )
+    .expect("scenario");
+    Sipp::new("vm", sw.dir(), &xml, SWITCH + 53, SWITCH + 54, 36520)
+        .args([format!("{HOST}:{}", SWITCH + 40)])
+        .args(["-s", "5001", "-m", "1"])
+        .spawn()
+        .wait()
+        .assert_calls(1, &sw.diag());
+    // Linked from the calls' CDRs.
     sw.stop();
-    let rows = switchyard::rt::store::read_recordings(&sw.dir().join("data"), None).expect("store");
-    let cdrs = switchyard::rt::store::read_cdrs(&sw.dir().join("data")).expect("cdrs");
-    assert_eq!(rows.len(), 1, "{rows:?}");
+    let data = sw.dir().join("data");
+    let rows = switchyard::rt::store::read_recordings(&data, None).expect("store");
+    let cdrs = switchyard::rt::store::read_cdrs(&data).expect("cdrs");
+    assert_eq!(rows.len(), 2, "{rows:?}");
     assert!(
         cdrs.iter().any(|c| c.id == rows[0].cdr_id && c.destination == "ivr"),
         "{rows:?} {cdrs:?}"
     );
+    let vm = &rows[1];
+    assert_eq!(
+        (vm.kind.as_str(), vm.mailbox.as_str(), vm.caller.as_str()),
+        ("voicemail", "sales", "13900000010"),
+        "{rows:?}"
+    );
+    assert!(
+        vm.path.contains("/voicemail/sales/") && (2000..5000).contains(&vm.duration_ms),
+        "{vm:?}"
+    );
+    // The documented interface: list a box, fetch a message.
+    let cfg = sw.dir().join("switchyard.toml");
+    let bin = common::switch_bin();
+    let list = std::process::Command::new(&bin)
+        .args(["recordings", "--mailbox", "sales", "--json", "-c"])
+        .arg(&cfg)
+        .output()
+        .expect("run");
+    let text = String::from_utf8_lossy(&list.stdout).into_owned();
+    assert!(
+        list.status.success() && text.lines().count() == 1 && text.contains("\"caller\":\"13900000010\""),
+        "{text}"
+    );
+    let fetched = sw.dir().join("fetched.wav");
+    let f = std::process::Command::new(&bin)
+        .args(["recordings", "--mailbox", "sales", "--fetch", "1", "-o"])
+        .arg(&fetched)
+        .arg("-c")
+        .arg(&cfg)
+        .status()
+        .expect("run");
+    assert!(f.success());
+    assert_eq!(std::fs::read(&fetched).expect("fetched"), std::fs::read(&vm.path).expect("message"));
 }
 
 /// A tiny HTTP/1.1 server: answers each POST with the next of `replies` (status, body) and
