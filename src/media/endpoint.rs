@@ -526,6 +526,12 @@ pub fn tone_plan(kind: crate::dialplan::ToneKind) -> TonePlan {
 mod tests {
     use super::*;
 
+    /// The origin of each test's virtual time (read once; time then only moves by hand).
+    #[allow(clippy::disallowed_methods)]
+    fn origin() -> Instant {
+        Instant::now()
+    }
+
     fn leg(codec: CodecKind, pt: u8, te: Option<u8>) -> LegParams {
         LegParams {
             remote: None,
@@ -555,7 +561,7 @@ mod tests {
 
     #[test]
     fn plays_a_clip_then_silence_and_reports_done() {
-        let t0 = Instant::now();
+        let t0 = origin();
         let mut e = Endpoint::new(t0, &leg(CodecKind::Pcmu, 0, Some(101)), 7, 5).expect("pcmu");
         let clip: Arc<[i16]> = (0..800).map(|i| if i % 2 == 0 { 8000 } else { -8000 }).collect::<Vec<_>>().into();
         e.play(
@@ -579,7 +585,7 @@ mod tests {
 
     #[test]
     fn a_tone_with_a_duration_ends_and_a_looped_clip_does_not() {
-        let t0 = Instant::now();
+        let t0 = origin();
         let mut e = Endpoint::new(t0, &leg(CodecKind::G722, 9, None), 7, 5).expect("g722");
         e.play(
             t0,
@@ -610,13 +616,13 @@ mod tests {
 
     #[test]
     fn records_until_silence_and_trims_it() {
-        let t0 = Instant::now();
+        let t0 = origin();
         let mut e = Endpoint::new(t0, &leg(CodecKind::Pcmu, 0, Some(101)), 7, 5).expect("pcmu");
         e.record(t0, 9, Duration::from_secs(10), Some(Duration::from_secs(1)));
         // One second of a loud tone, then silence.
         let tone: Vec<i16> = (0..8000).map(|i| ((i as f64 * 0.3).sin() * 8000.0) as i16).collect();
-        let mut seq = 0u16;
-        for k in 0..200u64 {
+        for (seq, k) in (0..200u64).enumerate() {
+            let seq = seq as u16;
             let at = t0 + Duration::from_millis(k * 20);
             let mut payload = [0xffu8; 160];
             if k < 50 {
@@ -631,7 +637,6 @@ mod tests {
                 marker: k == 0,
                 payload_type: 0,
             };
-            seq += 1;
             e.on_packet(at, info, &payload);
             e.handle_timeout(at);
             let mut buf = [0u8; 1500];
