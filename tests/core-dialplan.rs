@@ -112,7 +112,8 @@ fn refusals_from_the_plan() {
     let mut net = net_with(PLAN);
     a_call(&mut net, "12345");
     assert_eq!(net.take().codes_to(CARRIER), [100, 404]);
-    // An IVR action: not available in this version, said plainly.
+    // An IVR action with media not anchored (this configuration): the switch cannot be the
+    // caller's endpoint, and says so.
     a_call(&mut net, "7000");
     assert_eq!(net.take().codes_to(CARRIER), [100, 501]);
     // From a trunk no context takes calls from.

@@ -9,7 +9,8 @@ use std::path::Path;
 use std::process::Command;
 
 use common::require;
-use switchyard::media::prompt::{PromptCache, PromptError, decode};
+use switchyard::dialplan::audio::PromptAudio;
+use switchyard::media::prompt::{PromptError, decode, resample};
 
 fn sox(out: &Path, args: &[&str]) {
     let st = Command::new("sox")
@@ -47,12 +48,12 @@ fn every_format_decodes_to_the_same_tone() {
         ("tone.ogg", vec!["-r", "48000", "-c", "1"]),
         ("tone.mp3", vec!["-r", "22050", "-c", "1"]),
     ];
-    let mut cache = PromptCache::default();
     for (name, args) in &files {
         let path = dir.path().join(name);
         sox(&path, args);
+        let d = decode(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
         for rate in [8000u32, 16000] {
-            let pcm = cache.get(&path, rate).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let pcm = resample(&d.samples, d.rate, rate);
             let secs = pcm.len() as f64 / f64::from(rate);
             // MP3 and Vorbis add encoder delay and padding (tens of milliseconds).
             assert!((0.98..1.08).contains(&secs), "{name} at {rate}: {secs:.3} s");
@@ -63,12 +64,14 @@ fn every_format_decodes_to_the_same_tone() {
             assert!((14000..=18500).contains(&peak), "{name} at {rate}: peak {peak}");
         }
     }
-    assert_eq!(cache.len(), files.len() * 2);
-    // Cached: the same samples come back without decoding again.
-    let p = dir.path().join("tone.flac");
-    let a = cache.get(&p, 8000).unwrap();
-    std::fs::remove_file(&p).unwrap();
-    assert!(std::sync::Arc::ptr_eq(&a, &cache.get(&p, 8000).unwrap()));
+    // As a plan loads them: by name, `tone.flac` before `.ogg` and `.mp3` (the search order).
+    let (audio, errors) = PromptAudio::load_dir(dir.path());
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(audio.len(), 4);
+    for name in ["pcm-44k-stereo", "ulaw", "alaw", "tone"] {
+        let n = audio.get(name).unwrap_or_else(|| panic!("{name} not loaded")).len();
+        assert!((7840..8640).contains(&n), "{name}: {n} samples at 8 kHz");
+    }
 }
 
 #[test]

@@ -3,8 +3,8 @@
 //! chose; playing audio and detecting keys belong to the media plane, and what follows a
 //! choice to the dialplan session (`Session::menu_choice`, `menu_exhausted`).
 //!
-//! Not wired into calls yet: the media side of IVR calls (answering as an endpoint, playing
-//! cached prompts) is the next step.
+//! `engine/call/ivr.rs` runs them for calls: it plays what they ask through the media
+//! plane's endpoint and feeds them keys, prompt ends and timers.
 
 pub mod collect;
 pub mod menu;

@@ -1,15 +1,13 @@
 //! Prompt files: WAV (PCM, μ-law, A-law), FLAC, Ogg Vorbis and MP3, decoded with symphonia
-//! to mono, resampled to a leg's rate, and cached per (file, rate) so a prompt is decoded
-//! once however many calls play it.
+//! to mono and resampled; `dialplan::audio` keeps a plan's prompts decoded so that a prompt
+//! is decoded once however many calls play it.
 //!
-//! Decoding happens when a plan is checked (every prompt it names must decode) and when a
-//! prompt is first played, never per packet. The resampler here takes any ratio (espeak-ng
+//! Decoding happens when a plan is checked (every prompt it names must decode) and when it
+//! loads, never while a call waits. The resampler here takes any ratio (espeak-ng
 //! writes 22.05 kHz, music is 44.1 kHz), which the streaming one in `codecs` does not: a
 //! Kaiser-windowed sinc evaluated per output sample, affordable because it runs once.
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::Path;
 
 use symphonia::core::audio::SampleBuffer;
 use symphonia::core::codecs::{CODEC_TYPE_NULL, DecoderOptions};
@@ -179,40 +177,6 @@ pub fn resample(input: &[f32], from: u32, to: u32) -> Vec<i16> {
         out.push(to_i16(acc as f32));
     }
     out
-}
-
-/// Decoded prompts at the rates they were asked for, shared by every call that plays them.
-#[derive(Debug, Default)]
-pub struct PromptCache {
-    map: HashMap<(PathBuf, u32), Arc<[i16]>>,
-}
-
-impl PromptCache {
-    /// The prompt at `rate`, decoded and resampled on first use.
-    pub fn get(&mut self, path: &Path, rate: u32) -> Result<Arc<[i16]>, PromptError> {
-        if let Some(p) = self.map.get(&(path.to_path_buf(), rate)) {
-            return Ok(p.clone());
-        }
-        let d = decode(path)?;
-        let pcm: Arc<[i16]> = resample(&d.samples, d.rate, rate).into();
-        self.map.insert((path.to_path_buf(), rate), pcm.clone());
-        Ok(pcm)
-    }
-
-    /// Forgets everything (after a plan reload, files may have changed).
-    pub fn clear(&mut self) {
-        self.map.clear();
-    }
-
-    /// How many (file, rate) entries are held.
-    pub fn len(&self) -> usize {
-        self.map.len()
-    }
-
-    /// Whether nothing is cached.
-    pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
-    }
 }
 
 #[cfg(test)]
