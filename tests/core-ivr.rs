@@ -44,6 +44,11 @@ context carrier {
     record file=msg-${CALLER} max=5s silence=1s beep=no
     hangup
   }
+  ext 7003 {
+    answer
+    tone dial
+    goto 7003
+  }
   ext 9000 {
     bridge trunk:out2/9000
     hangup
@@ -461,4 +466,18 @@ fn dtmf_in_sip_info_drives_the_menu_and_a_reinvite_is_answered_by_the_switch() {
     let out = net.take();
     assert!(out.resp(CARRIER, 200).cseq().ends_with("INFO"));
     assert!(out.req(OUT2, "INVITE").msg.request_uri_str().starts_with("sip:8001@"), "{out:?}");
+}
+
+#[test]
+fn a_plan_looping_through_media_actions_is_ended_not_the_switch() {
+    let mut net = net();
+    let mut inv = invite(CARRIER, "+15550100", "7003").remove("Content-Type");
+    inv.body.clear();
+    let inv = inv.sdp(&sdp("a", "10.1.1.1", 40000));
+    net.send(CARRIER, &inv.render());
+    let out = net.take();
+    assert_eq!(out.codes_to(CARRIER), [100, 200], "{out:?}");
+    let bye = out.req(CARRIER, "BYE").clone();
+    net.send(CARRIER, &reply_to_bye(&bye));
+    assert_eq!(net.take().cdr().cause, "failed");
 }

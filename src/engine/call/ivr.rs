@@ -33,6 +33,10 @@ use crate::store::{RecordingRecord, StoreOp};
 use super::{CallKey, CallTimer, State};
 use crate::engine::Engine;
 
+/// Media actions run back to back without waiting for anything (answer, tones or music
+/// under what follows): more than this is a loop in the plan (`goto` back to itself), ended
+/// here rather than by the stack.
+const MAX_CHAIN: u32 = 64;
 /// Beep before `record` and `voicemail`.
 const BEEP: Duration = Duration::from_millis(400);
 /// A voicemail message at most, and the silence that ends it.
@@ -100,6 +104,8 @@ pub(in crate::engine) struct Ivr {
     background: bool,
     /// Stale `CallTimer::Ivr` entries carry an older number.
     timer_gen: u32,
+    /// Steps run since the IVR last waited for the caller, the media or a timer.
+    chain: u32,
 }
 
 impl Ivr {
@@ -111,13 +117,17 @@ impl Ivr {
             rec_seq: 0,
             background: false,
             timer_gen: 0,
+            chain: 0,
         }
     }
 
     /// The state of a call the switch takes over after it was answered elsewhere (a blind
     /// transfer): A has had its 200.
     pub(in crate::engine) fn taken_over() -> Ivr {
-        Ivr { answered: true, ..Ivr::new() }
+        Ivr {
+            answered: true,
+            ..Ivr::new()
+        }
     }
 
     /// The switch sent (or a transfer inherited) A's 200.
@@ -137,6 +147,12 @@ impl Engine {
         let Some(call) = self.calls.get_mut(&key) else { return };
         let ivr = call.ivr.get_or_insert_with(|| Box::new(Ivr::new()));
         ivr.wait = Wait::Nothing;
+        ivr.chain += 1;
+        if ivr.chain > MAX_CHAIN {
+            warn!(at = %step.pos, "{MAX_CHAIN} media actions in a row without waiting: a loop in the plan; hanging up");
+            self.plan_fail(now, key, 500, "Server Internal Error");
+            return;
+        }
         let needs_answer = !matches!(step.action, Action::Wait(_) | Action::Webhook { .. });
         if needs_answer && !self.ivr_answer(now, key) {
             warn!(at = %step.pos, "the switch cannot answer this call itself (media.anchor off, or no SDP offer from the caller)");
@@ -390,16 +406,25 @@ impl Engine {
 
     /// A request from A while the switch is its only peer: session refreshes and new offers
     /// are answered here, DTMF in SIP INFO goes to the IVR, anything else gets 200 or 501.
-    pub(in crate::engine) fn ivr_in_dialog(&mut self, now: Instant, key: CallKey, id: crate::sip::transaction::ServerTxId, req: &crate::sip::message::Message) {
+    pub(in crate::engine) fn ivr_in_dialog(
+        &mut self,
+        now: Instant,
+        key: CallKey,
+        id: crate::sip::transaction::ServerTxId,
+        req: &crate::sip::message::Message,
+    ) {
         use crate::sip::message::Method;
         match req.method() {
             Method::Invite | Method::Update => {
                 let mut body = None;
                 if !req.body().is_empty() && crate::engine::media::is_sdp(req.content_type()) {
-                    let (Some(plane), Some(anchor)) = (self.media.as_mut(), self.calls.get_mut(&key).and_then(|c| c.anchor.as_mut())) else {
+                    let (Some(plane), Some(anchor)) = (self.media.as_mut(), self.calls.get_mut(&key).and_then(|c| c.anchor.as_mut()))
+                    else {
                         return;
                     };
-                    let answered = anchor.offer(&plane.local, MediaSide::A, req.body()).and_then(|_| anchor.answer_locally(&plane.local, MediaSide::A));
+                    let answered = anchor
+                        .offer(&plane.local, MediaSide::A, req.body())
+                        .and_then(|_| anchor.answer_locally(&plane.local, MediaSide::A));
                     plane.drain(anchor);
                     match answered {
                         Ok(b) => body = Some(b),
@@ -410,7 +435,11 @@ impl Engine {
                         }
                     }
                 }
-                let contact = self.local.contact(self.calls.get(&key).map_or(crate::sip::transport::Transport::Udp, |c| c.a.peer.transport));
+                let contact = self.local.contact(
+                    self.calls
+                        .get(&key)
+                        .map_or(crate::sip::transport::Transport::Udp, |c| c.a.peer.transport),
+                );
                 let source = self.tx.server_peer(id).map(|p| p.addr);
                 let mut w = response_to(req, 200, "OK", None, source);
                 w.header(HeaderName::Contact, &contact);
@@ -424,7 +453,13 @@ impl Engine {
             }
             Method::Info => {
                 let digit = crate::engine::media::parse_dtmf_relay(req.body()).filter(|_| {
-                    req.content_type().unwrap_or("").split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/dtmf-relay")
+                    req.content_type()
+                        .unwrap_or("")
+                        .split(';')
+                        .next()
+                        .unwrap_or("")
+                        .trim()
+                        .eq_ignore_ascii_case("application/dtmf-relay")
                 });
                 self.reply(now, id, req, 200, "OK");
                 if let Some((d, _)) = digit {
@@ -637,8 +672,17 @@ impl Engine {
         }
     }
 
+    /// Something from outside the plan happened (media, a key, a timer, a reply): the chain
+    /// of steps run without waiting starts again.
+    fn ivr_woken(&mut self, key: CallKey) {
+        if let Some(i) = self.calls.get_mut(&key).and_then(|c| c.ivr.as_mut()) {
+            i.chain = 0;
+        }
+    }
+
     /// What `Play` started finished.
     pub(in crate::engine) fn ivr_played(&mut self, now: Instant, key: CallKey, seq: u32) {
+        self.ivr_woken(key);
         let Some(ivr) = self.calls.get_mut(&key).and_then(|c| c.ivr.as_mut()) else {
             return;
         };
@@ -659,6 +703,7 @@ impl Engine {
 
     /// A key from the caller.
     pub(in crate::engine) fn ivr_digit(&mut self, now: Instant, key: CallKey, digit: char) {
+        self.ivr_woken(key);
         let Some(ivr) = self.calls.get_mut(&key).and_then(|c| c.ivr.as_mut()) else {
             return;
         };
@@ -692,6 +737,7 @@ impl Engine {
             return;
         };
         let key = CallKey(media_id);
+        self.ivr_woken(key);
         let ms = pcm.len() as u64 * 1000 / u64::from(rate.max(1));
         if pcm.is_empty() {
             info!(path = %to.path.display(), "nothing recorded");
@@ -726,6 +772,7 @@ impl Engine {
     pub(in crate::engine) fn ivr_timer(&mut self, now: Instant, key: CallKey, g: u32) {
         let span = self.calls.get(&key).map(|c| c.span.clone());
         let _e = span.as_ref().map(|s| s.enter());
+        self.ivr_woken(key);
         let Some(ivr) = self.calls.get_mut(&key).and_then(|c| c.ivr.as_mut()) else {
             return;
         };
@@ -784,6 +831,7 @@ impl Engine {
     /// its actions next; anything else runs the webhook's failure block.
     pub fn handle_webhook_reply(&mut self, now: Instant, id: u64, reply: Result<Vec<u8>, String>) {
         let Some(key) = self.hook_calls.remove(&id) else { return };
+        self.ivr_woken(key);
         let Some(call) = self.calls.get_mut(&key) else { return };
         let waiting = call.ivr.as_ref().is_some_and(|i| matches!(i.wait, Wait::Webhook(w) if w == id));
         if !waiting {
