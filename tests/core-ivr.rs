@@ -477,6 +477,11 @@ fn a_plan_looping_through_media_actions_is_ended_not_the_switch() {
     net.send(CARRIER, &inv.render());
     let out = net.take();
     assert_eq!(out.codes_to(CARRIER), [100, 200], "{out:?}");
+    // Not before the caller's ACK (RFC 3261 §15.1.1).
+    assert!(out.new_requests_to(CARRIER).is_empty(), "{out:?}");
+    let a = Dlg::uac(&inv, out.resp(CARRIER, 200), CARRIER);
+    net.send(CARRIER, &a.ack(1).render());
+    let out = net.take();
     let bye = out.req(CARRIER, "BYE").clone();
     net.send(CARRIER, &reply_to_bye(&bye));
     assert_eq!(net.take().cdr().cause, "failed");

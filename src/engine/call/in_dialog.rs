@@ -65,6 +65,10 @@ impl Engine {
             call.state = State::Confirmed;
             call.a.ok = None;
             call.a.peer = Peer { conn: peer.conn.or(call.a.peer.conn), ..call.a.peer };
+            if let Some(cause) = call.ivr.as_mut().and_then(|i| i.hangup_on_ack.take()) {
+                self.end_call_by_switch(now, key, cause);
+                return;
+            }
             let Some(w) = call.winner else { return };
             let cseq = call.b[w].invite.cseq_seq();
             let late_answer = call.b_offer.is_none();

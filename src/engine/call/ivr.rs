@@ -106,6 +106,9 @@ pub(in crate::engine) struct Ivr {
     timer_gen: u32,
     /// Steps run since the IVR last waited for the caller, the media or a timer.
     chain: u32,
+    /// The plan ended the call before A's ACK came: the BYE waits for it (RFC 3261
+    /// §15.1.1), with this cause.
+    pub(in crate::engine) hangup_on_ack: Option<&'static str>,
 }
 
 impl Ivr {
@@ -118,6 +121,7 @@ impl Ivr {
             background: false,
             timer_gen: 0,
             chain: 0,
+            hangup_on_ack: None,
         }
     }
 

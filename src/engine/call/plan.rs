@@ -227,6 +227,14 @@ impl Engine {
         }
         // 480 is what a plain `hangup` or the end of the plan gives: a normal end here.
         let cause = if code == 480 { "normal" } else { super::cause_for(code) };
+        if let Some(c) = self.calls.get_mut(&key) {
+            if c.state == super::State::Answered {
+                if let Some(i) = c.ivr.as_mut() {
+                    i.hangup_on_ack = Some(cause);
+                    return;
+                }
+            }
+        }
         self.end_call_by_switch(now, key, cause);
     }
 
