@@ -518,6 +518,8 @@ impl Engine {
             if let (Some(p), Some(a)) = (self.media.as_mut(), call.anchor.as_ref()) {
                 p.push(crate::media::MediaCommand::StopRecord { id: a.id() });
             }
+        } else {
+            self.recordings.retain(|(m, _), _| *m != key.0);
         }
         self.media_close(call.anchor.take(), &call.cdr_id);
         for &(at, t) in &call.timers {
