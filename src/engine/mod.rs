@@ -18,7 +18,7 @@ mod register;
 pub mod screen;
 pub mod trunk;
 
-pub use call::ivr::WebhookRequest;
+pub use call::webhook::WebhookRequest;
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -182,7 +182,7 @@ pub struct Engine {
     /// The dialplan new calls start on; `None` routes by `[[routes]]`.
     plan: Option<Arc<crate::dialplan::Plan>>,
     /// Webhook requests for the edge to send, and the calls waiting for their replies.
-    hooks_out: VecDeque<call::ivr::WebhookRequest>,
+    hooks_out: VecDeque<call::webhook::WebhookRequest>,
     hook_calls: HashMap<u64, CallKey>,
     next_hook: u64,
     /// Recordings in progress by (media id, number): where each goes once its audio comes.
@@ -662,7 +662,7 @@ impl crate::rt::core::SipCore for Engine {
     fn handle_media_event(&mut self, now: Instant, ev: crate::media::MediaEvent) {
         Engine::handle_media_event(self, now, ev);
     }
-    fn poll_webhook(&mut self) -> Option<call::ivr::WebhookRequest> {
+    fn poll_webhook(&mut self) -> Option<call::webhook::WebhookRequest> {
         Engine::poll_webhook(self)
     }
     fn handle_webhook_reply(&mut self, now: Instant, id: u64, reply: Result<Vec<u8>, String>) {

@@ -30,6 +30,8 @@ use crate::sip::dialog::Dialog;
 use crate::sip::header::HeaderName;
 use crate::store::{RecordingRecord, StoreOp};
 
+use super::webhook::WebhookRequest;
+
 use super::{CallKey, CallTimer, State};
 use crate::engine::Engine;
 
@@ -42,20 +44,6 @@ const BEEP: Duration = Duration::from_millis(400);
 /// A voicemail message at most, and the silence that ends it.
 const VOICEMAIL_MAX: Duration = Duration::from_secs(180);
 const VOICEMAIL_SILENCE: Duration = Duration::from_secs(5);
-
-/// What a webhook request needs; the edge POSTs it and answers with
-/// [`Engine::handle_webhook_reply`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WebhookRequest {
-    /// Names the request in its reply.
-    pub id: u64,
-    /// Where.
-    pub url: String,
-    /// JSON: the call's state.
-    pub body: Vec<u8>,
-    /// How long the whole exchange may take.
-    pub timeout: Duration,
-}
 
 /// Where a recording goes.
 #[derive(Debug, Clone)]
@@ -101,7 +89,7 @@ pub(in crate::engine) struct Ivr {
     play_seq: u32,
     rec_seq: u32,
     /// Music or a tone was started to play under what follows (a `bridge` keeps it).
-    background: bool,
+    pub(in crate::engine) background: bool,
     /// Stale `CallTimer::Ivr` entries carry an older number.
     timer_gen: u32,
     /// Steps run since the IVR last waited for the caller, the media or a timer.
@@ -354,127 +342,6 @@ impl Engine {
         true
     }
 
-    /// A `bridge` after the switch answered: B legs get the switch's own offer (A's codecs
-    /// first), and A hears ringback unless music or a tone was started for it.
-    pub(in crate::engine) fn ivr_bridge(&mut self, _now: Instant, key: CallKey) {
-        let Some(call) = self.calls.get_mut(&key) else { return };
-        let (Some(plane), Some(anchor)) = (self.media.as_mut(), call.anchor.as_mut()) else {
-            return;
-        };
-        call.b_offer = anchor.offer_on(&plane.local, MediaSide::B);
-        let background = call.ivr.as_ref().is_some_and(|i| i.background);
-        if !background {
-            let src = Source::Tone {
-                plan: tone_plan(crate::dialplan::ToneKind::Ringback),
-                duration: None,
-            };
-            self.ivr_play(key, src, Wait::Bridging);
-        } else {
-            self.ivr_set_wait(key, Wait::Bridging);
-        }
-    }
-
-    /// B leg `i` answered a bridge placed after the switch answered A: ACK it here (A has
-    /// had its 200 long ago), and let B's answer move A's audio from the IVR to B.
-    /// `false` when B's SDP is unusable (the leg is then hung up by the caller of this).
-    pub(in crate::engine) fn ivr_b_answered(&mut self, now: Instant, key: CallKey, i: usize, resp: &crate::sip::message::Message) -> bool {
-        use crate::engine::media::SdpRole;
-        if let Err(e) = self.media_body(key, super::Side::B(i), SdpRole::Answer, resp.content_type(), resp.body()) {
-            warn!(error = %e, "answer SDP unusable");
-            return false;
-        }
-        let Some(call) = self.calls.get_mut(&key) else { return false };
-        let cseq = call.b[i].invite.cseq_seq();
-        call.winner = Some(i);
-        call.b[i].state = super::BState::Answered;
-        call.destination = match &call.b[i].target {
-            super::Target::User { aor, .. } => format!("user:{aor}"),
-            super::Target::Trunk { name, .. } => format!("trunk:{name}"),
-        };
-        if let Some(v) = call.ivr.as_mut() {
-            v.wait = Wait::Bridged;
-        }
-        {
-            let _e = call.span.enter();
-            info!(leg = i, "answered; bridged after the IVR");
-        }
-        let others: Vec<usize> = (0..call.b.len())
-            .filter(|&j| j != i && call.b[j].state != super::BState::Done)
-            .collect();
-        self.send_b_ack(now, key, i, cseq, None, b"");
-        for j in others {
-            self.cancel_b(now, key, j);
-        }
-        true
-    }
-
-    /// A request from A while the switch is its only peer: session refreshes and new offers
-    /// are answered here, DTMF in SIP INFO goes to the IVR, anything else gets 200 or 501.
-    pub(in crate::engine) fn ivr_in_dialog(
-        &mut self,
-        now: Instant,
-        key: CallKey,
-        id: crate::sip::transaction::ServerTxId,
-        req: &crate::sip::message::Message,
-    ) {
-        use crate::sip::message::Method;
-        match req.method() {
-            Method::Invite | Method::Update => {
-                let mut body = None;
-                if !req.body().is_empty() && crate::engine::media::is_sdp(req.content_type()) {
-                    let (Some(plane), Some(anchor)) = (self.media.as_mut(), self.calls.get_mut(&key).and_then(|c| c.anchor.as_mut()))
-                    else {
-                        return;
-                    };
-                    let answered = anchor
-                        .offer(&plane.local, MediaSide::A, req.body())
-                        .and_then(|_| anchor.answer_locally(&plane.local, MediaSide::A));
-                    plane.drain(anchor);
-                    match answered {
-                        Ok(b) => body = Some(b),
-                        Err(e) => {
-                            let (code, reason) = e.status();
-                            self.reply(now, id, req, code, reason);
-                            return;
-                        }
-                    }
-                }
-                let contact = self.local.contact(
-                    self.calls
-                        .get(&key)
-                        .map_or(crate::sip::transport::Transport::Udp, |c| c.a.peer.transport),
-                );
-                let source = self.tx.server_peer(id).map(|p| p.addr);
-                let mut w = response_to(req, 200, "OK", None, source);
-                w.header(HeaderName::Contact, &contact);
-                w.header(HeaderName::Allow, crate::engine::screen::ALLOW);
-                w.header(HeaderName::Server, &self.cfg.server.user_agent);
-                let bytes = match &body {
-                    Some(b) => w.finish(Some("application/sdp"), b),
-                    None => w.finish(None, b""),
-                };
-                self.send_response(now, id, bytes);
-            }
-            Method::Info => {
-                let digit = crate::engine::media::parse_dtmf_relay(req.body()).filter(|_| {
-                    req.content_type()
-                        .unwrap_or("")
-                        .split(';')
-                        .next()
-                        .unwrap_or("")
-                        .trim()
-                        .eq_ignore_ascii_case("application/dtmf-relay")
-                });
-                self.reply(now, id, req, 200, "OK");
-                if let Some((d, _)) = digit {
-                    self.ivr_digit(now, key, d);
-                }
-            }
-            Method::Options | Method::Notify => self.reply(now, id, req, 200, "OK"),
-            _ => self.reply(now, id, req, 501, "Not Implemented"),
-        }
-    }
-
     /// Whether the switch answered this call itself.
     pub(in crate::engine) fn ivr_answered(&self, key: CallKey) -> bool {
         self.calls.get(&key).and_then(|c| c.ivr.as_ref()).is_some_and(|i| i.answered)
@@ -498,14 +365,14 @@ impl Engine {
             .collect()
     }
 
-    fn ivr_set_wait(&mut self, key: CallKey, wait: Wait) {
+    pub(in crate::engine) fn ivr_set_wait(&mut self, key: CallKey, wait: Wait) {
         if let Some(i) = self.calls.get_mut(&key).and_then(|c| c.ivr.as_mut()) {
             i.wait = wait;
         }
     }
 
     /// Plays `src` (replacing what played) and waits as said.
-    fn ivr_play(&mut self, key: CallKey, src: Source, wait: Wait) {
+    pub(in crate::engine) fn ivr_play(&mut self, key: CallKey, src: Source, wait: Wait) {
         let Some(call) = self.calls.get_mut(&key) else { return };
         let (Some(ivr), Some(anchor)) = (call.ivr.as_mut(), call.anchor.as_ref()) else {
             return;
@@ -678,7 +545,7 @@ impl Engine {
 
     /// Something from outside the plan happened (media, a key, a timer, a reply): the chain
     /// of steps run without waiting starts again.
-    fn ivr_woken(&mut self, key: CallKey) {
+    pub(in crate::engine) fn ivr_woken(&mut self, key: CallKey) {
         if let Some(i) = self.calls.get_mut(&key).and_then(|c| c.ivr.as_mut()) {
             i.chain = 0;
         }
@@ -799,119 +666,6 @@ impl Engine {
             _ => {}
         }
     }
-
-    /// The call's state as the webhook's JSON body.
-    fn webhook_body(&self, key: CallKey) -> Vec<u8> {
-        let Some(call) = self.calls.get(&key) else { return b"{}".to_vec() };
-        let vars: serde_json::Map<String, serde_json::Value> = call
-            .route
-            .as_ref()
-            .map(|s| {
-                s.vars()
-                    .iter()
-                    .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let body = serde_json::json!({
-            "call_id": call.cdr_id,
-            "caller": call.caller,
-            "caller_name": call.caller_display,
-            "dialed": call.callee,
-            "from_trunk": call.from_trunk,
-            "context": call.route.as_ref().and_then(|s| s.context_name()),
-            "answered": call.ivr.as_ref().is_some_and(|i| i.answered),
-            "vars": vars,
-        });
-        serde_json::to_vec(&body).unwrap_or_else(|_| b"{}".to_vec())
-    }
-
-    /// Next webhook request for the edge to send.
-    pub fn poll_webhook(&mut self) -> Option<WebhookRequest> {
-        self.hooks_out.pop_front()
-    }
-
-    /// A webhook's reply (`Err`: why it failed). A valid reply sets its variables and runs
-    /// its actions next; anything else runs the webhook's failure block.
-    pub fn handle_webhook_reply(&mut self, now: Instant, id: u64, reply: Result<Vec<u8>, String>) {
-        let Some(key) = self.hook_calls.remove(&id) else { return };
-        self.ivr_woken(key);
-        let Some(call) = self.calls.get_mut(&key) else { return };
-        let waiting = call.ivr.as_ref().is_some_and(|i| matches!(i.wait, Wait::Webhook(w) if w == id));
-        if !waiting {
-            return;
-        }
-        let _e = call.span.clone().entered();
-        if let Some(i) = call.ivr.as_mut() {
-            i.wait = Wait::Nothing;
-        }
-        let Some(s) = call.route.as_mut() else { return };
-        let applied = reply.and_then(|body| apply_reply(s, &body));
-        match applied {
-            Ok(n) => info!(actions = n, "webhook answered"),
-            Err(e) => {
-                warn!(error = %e, "webhook failed");
-                s.webhook_failed();
-            }
-        }
-        self.plan_next(now, key, None);
-    }
-}
-
-/// Applies a webhook reply: `{"set": {"VAR": "value"}, "actions": ["line", …] or "lines"}`
-/// (both optional). Returns the number of actions; `Err` leaves the session untouched.
-fn apply_reply(s: &mut crate::dialplan::Session, body: &[u8]) -> Result<usize, String> {
-    let v: serde_json::Value = if body.iter().all(u8::is_ascii_whitespace) {
-        serde_json::Value::Object(Default::default())
-    } else {
-        serde_json::from_slice(body).map_err(|e| format!("reply is not JSON: {e}"))?
-    };
-    let obj = v.as_object().ok_or("reply is not a JSON object")?;
-    let mut sets = Vec::new();
-    if let Some(set) = obj.get("set") {
-        let set = set.as_object().ok_or("`set` is not an object")?;
-        for (k, v) in set {
-            if k.is_empty() || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                return Err(format!("`set`: `{k}` is not a variable name"));
-            }
-            let v = match v {
-                serde_json::Value::String(s) => s.clone(),
-                serde_json::Value::Number(n) => n.to_string(),
-                serde_json::Value::Bool(b) => b.to_string(),
-                _ => return Err(format!("`set`: `{k}` is not a string, number or boolean")),
-            };
-            sets.push((k.clone(), v));
-        }
-    }
-    let text = match obj.get("actions") {
-        None | Some(serde_json::Value::Null) => String::new(),
-        Some(serde_json::Value::String(t)) => t.clone(),
-        Some(serde_json::Value::Array(a)) => {
-            let mut t = String::new();
-            for l in a {
-                t.push_str(l.as_str().ok_or("`actions`: every line must be a string")?);
-                t.push('\n');
-            }
-            t
-        }
-        Some(_) => return Err("`actions` is not a string or a list of strings".to_owned()),
-    };
-    let steps = if text.trim().is_empty() {
-        Vec::new()
-    } else {
-        let ctx = s.context_name().unwrap_or_default().to_owned();
-        s.plan()
-            .parse_actions("<webhook reply>", &text, &ctx)
-            .map_err(|d| d.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("; "))?
-    };
-    for (k, v) in sets {
-        s.set_var(&k, &v);
-    }
-    let n = steps.len();
-    if n > 0 {
-        s.inject(steps);
-    }
-    Ok(n)
 }
 
 /// A name safe as one path component: letters, digits, `-`, `_`, `.` (not leading), `+`.

@@ -28,7 +28,9 @@ use super::Engine;
 mod headers;
 mod in_dialog;
 mod transfer;
+pub(crate) mod webhook;
 pub(crate) mod ivr;
+mod bridge_after;
 mod plan;
 mod setup;
 

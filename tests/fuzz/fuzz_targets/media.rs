@@ -35,13 +35,21 @@ fuzz_target!(|data: &[u8]| {
         let _ = switchyard::sdp::apply_answer(&offer, &sdp);
         let _ = sdp.to_bytes();
     }
-    // The same bytes as datagrams into a relayed and a transcoded call.
+    // The same bytes as datagrams into a relayed and a transcoded call, and into the
+    // switch as the caller's endpoint (IVR: recording, echo, in-band detection).
     let t0 = Instant::now();
-    for (b, pt) in [(CodecKind::Pcmu, 0u8), (CodecKind::Opus, 111)] {
+    for (b, pt) in [(Some(CodecKind::Pcmu), 0u8), (Some(CodecKind::Opus), 111), (None, 0), (Some(CodecKind::G722), 9)] {
         let cfg = MediaConfig { timeout: None, opus_complexity: 0, ntp_base: NtpBase { instant: t0, unix: Duration::ZERO } };
         let mut m = CallMedia::new(MediaId(1), cfg, t0);
-        m.update(t0, MediaSide::A, leg(CodecKind::Pcmu, 0, 4000));
-        m.update(t0, MediaSide::B, leg(b, pt, 5000));
+        let a_codec = if pt == 9 { CodecKind::G722 } else { CodecKind::Pcmu };
+        m.update(t0, MediaSide::A, leg(a_codec, pt, 4000));
+        match b {
+            Some(b) if pt != 9 => m.update(t0, MediaSide::B, leg(b, pt, 5000)),
+            _ => {
+                m.record(t0, 1, Duration::from_secs(2), Some(Duration::from_millis(300)));
+                m.play(t0, 1, switchyard::media::endpoint::Source::Echo);
+            }
+        }
         let mut out = [0u8; 1500];
         for (i, chunk) in data.chunks(200).enumerate() {
             let now = t0 + Duration::from_millis(20 * i as u64);
