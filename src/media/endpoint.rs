@@ -27,6 +27,7 @@ use switchyard_codecs::{AudioDecoder, AudioEncoder, CodecError, CodecKind};
 use crate::jitter::{JitterBuffer, JitterConfig, PacketInfo, Pop};
 
 use super::LegParams;
+use super::frame_clock::FrameClock;
 
 /// The rate prompts are stored at.
 pub const PROMPT_RATE: u32 = 8000;
@@ -124,8 +125,7 @@ pub(crate) struct Endpoint {
     ptime: u32,
     te: Option<u8>,
     rate: u32,
-    tick: Duration,
-    next_tick: Option<Instant>,
+    clock: FrameClock,
     jitter: JitterBuffer,
     decoder: Box<dyn AudioDecoder>,
     encoder: Box<dyn AudioEncoder>,
@@ -201,8 +201,7 @@ impl Endpoint {
             ptime: a.ptime_ms,
             te: a.telephone_event,
             rate,
-            tick,
-            next_tick: None,
+            clock: FrameClock::new(tick),
             jitter,
             decoder,
             encoder,
@@ -239,9 +238,7 @@ impl Endpoint {
 
     /// Starts ticking (sending) from `now` if it was not.
     pub(crate) fn start(&mut self, now: Instant) {
-        if self.next_tick.is_none() {
-            self.next_tick = Some(now);
-        }
+        self.clock.start(now);
     }
 
     /// Replaces what is played; `Done(seq)` follows when it ends by itself.
@@ -316,23 +313,12 @@ impl Endpoint {
     }
 
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
-        self.next_tick
+        self.clock.next()
     }
 
     pub(crate) fn handle_timeout(&mut self, now: Instant) {
-        let mut guard = 0;
-        while let Some(at) = self.next_tick {
-            if at > now || guard > 10 {
-                break;
-            }
-            guard += 1;
-            self.next_tick = Some(at + self.tick);
+        while let Some(at) = self.clock.due(now) {
             self.tick_once(at);
-        }
-        if let Some(at) = self.next_tick {
-            if at + self.tick * 10 < now {
-                self.next_tick = Some(now + self.tick);
-            }
         }
     }
 

@@ -8,11 +8,14 @@
 //! [`CallMedia`] is the per-call data path the edge's worker threads drive:
 //! relay without decoding when both legs share a codec and ptime, otherwise
 //! jitter buffer → decode → resample → encode, and RFC 4733 / in-band DTMF
-//! interworking between the legs.
+//! interworking between the legs; while the switch itself answers A (an IVR),
+//! the [`endpoint`] is A's only peer.
 //!
 //! ```text
 //!  leg A socket ─▶ CallMedia::handle_rtp(A) ─┬─ relay: PT rewrite, forward ─────────────▶ leg B socket
-//!                                            └─ transcode: jitter ─▶ decode ─▶ resample ─▶ encode ─▶ leg B
+//!                                            ├─ transcode: jitter ─▶ decode ─▶ resample ─▶ encode ─▶ leg B
+//!                                            └─ endpoint (IVR, no leg B yet): jitter ─▶ decode ─▶ digits, recorder, echo
+//!                                               and back to leg A: prompts, tones, music on hold, echo ─▶ encode
 //! ```
 //!
 //! Out of scope here: SRTP/DTLS, video, RTCP feedback (NACK/PLI), ICE.
@@ -20,6 +23,7 @@
 mod anchor;
 mod call_media;
 mod dtmf;
+mod frame_clock;
 pub mod endpoint;
 mod ports;
 pub mod prompt;

@@ -20,6 +20,7 @@ use switchyard_codecs::{AudioDecoder, AudioEncoder, CodecError, CodecKind};
 use crate::jitter::{JitterBuffer, JitterConfig, PacketInfo, Pop};
 
 use super::LegParams;
+use super::frame_clock::FrameClock;
 use super::dtmf::{DigitTracker, digit_event_code};
 
 /// Packets waiting to be sent (a tick makes at most one audio packet and a
@@ -59,8 +60,7 @@ pub(crate) struct Transcoder {
     decoder: Box<dyn AudioDecoder>,
     encoder: Box<dyn AudioEncoder>,
     resampler: Option<Resampler>,
-    tick: Duration,
-    next_tick: Option<Instant>,
+    clock: FrameClock,
     pcm_in: Vec<i16>,
     pcm_out: Vec<i16>,
     fifo: Vec<i16>,
@@ -162,8 +162,7 @@ impl Transcoder {
             decoder,
             encoder,
             resampler,
-            tick,
-            next_tick: None,
+            clock: FrameClock::new(tick),
             pcm_in: vec![0; per_tick_in],
             pcm_out: vec![0; per_tick_out],
             fifo: vec![0; frame_out + per_tick_out],
@@ -223,18 +222,14 @@ impl Transcoder {
             return;
         }
         let _ = self.jitter.insert(now, info, payload);
-        if self.next_tick.is_none() {
-            self.next_tick = Some(now + self.tick);
-        }
+        self.clock.start(now + self.clock.period());
     }
 
     /// A digit from SIP INFO, sent on to Y.
     pub(crate) fn inject_digit(&mut self, now: Instant, digit: char, duration_ms: u32) {
         if let Some(code) = digit_event_code(digit) {
             self.start_digit(code, duration_ms);
-            if self.next_tick.is_none() {
-                self.next_tick = Some(now + self.tick);
-            }
+            self.clock.start(now + self.clock.period());
         }
     }
 
@@ -268,25 +263,13 @@ impl Transcoder {
     }
 
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
-        self.next_tick
+        self.clock.next()
     }
 
     /// Runs every tick that is due.
     pub(crate) fn handle_timeout(&mut self, now: Instant) {
-        let mut guard = 0;
-        while let Some(at) = self.next_tick {
-            if at > now || guard > 10 {
-                break;
-            }
-            guard += 1;
-            self.next_tick = Some(at + self.tick);
+        while let Some(at) = self.clock.due(now) {
             self.tick_once(at);
-        }
-        // A worker that stalled does not replay a backlog of ticks.
-        if let Some(at) = self.next_tick {
-            if at + self.tick * 10 < now {
-                self.next_tick = Some(now + self.tick);
-            }
         }
     }
 
@@ -295,7 +278,7 @@ impl Transcoder {
         self.frame_has_audio |= !matches!(pop, Pop::Silence);
         if let Some(d) = &mut self.detector {
             let (mut started, mut ended) = (None, None);
-            let rate = u64::from(self.pcm_in.len() as u32 * 1000 / self.tick.as_millis().max(1) as u32);
+            let rate = u64::from(self.pcm_in.len() as u32 * 1000 / self.clock.period().as_millis().max(1) as u32);
             d.process(&self.pcm_in, |e| match e {
                 DtmfEvent::Start { digit, .. } => started = Some(digit.event_code()),
                 DtmfEvent::End { duration, .. } => ended = Some((duration * 1000 / rate.max(1)) as u32),
