@@ -16,6 +16,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
+use switchyard_codecs::CodecKind;
 use thiserror::Error;
 
 use crate::sdp::{self, LocalCaps, Negotiated, Origin, SessionDescription};
@@ -154,28 +155,7 @@ impl Anchor {
             Some((bytes, ours)) => (bytes.clone(), ours.clone()),
             None => {
                 let prefer: Vec<_> = theirs.iter().filter_map(|n| n.codec.kind()).collect();
-                let ports = ports_for(&p.offer_in, self.ports[offerer.index()]);
-                let offer_in = p.offer_in.clone();
-                let mut result = Err(AnchorError::NoOffer);
-                let desc = self.versioned_try(offerer, |origin| {
-                    match sdp::answer(&offer_in, &local.caps, local.addr, &ports, origin, Some(&prefer)) {
-                        Ok((desc, negs)) => {
-                            result = Ok(first_audio(&negs).cloned());
-                            Some(desc)
-                        }
-                        Err(e) => {
-                            result = Err(AnchorError::NotAcceptable(e));
-                            None
-                        }
-                    }
-                });
-                let ours = result?;
-                let Some(desc) = desc else { return Err(AnchorError::NoOffer) };
-                let bytes = desc.to_bytes();
-                if let Some(p) = self.pending.as_mut() {
-                    p.answer_out = Some((bytes.clone(), ours.clone()));
-                }
-                (bytes, ours)
+                self.answer_pending(local, offerer, Some(&prefer))?
             }
         };
         self.set_leg(from, theirs.as_ref(), local);
@@ -193,10 +173,25 @@ impl Anchor {
         if let Some((bytes, _)) = &p.answer_out {
             return Ok(bytes.clone());
         }
-        let offer_in = p.offer_in.clone();
-        let ports = ports_for(&offer_in, self.ports[from.index()]);
+        let (bytes, ours) = self.answer_pending(local, from, None)?;
+        self.set_leg(from, ours.as_ref(), local);
+        Ok(bytes)
+    }
+
+    /// The switch's answer to the pending offer, which `offerer` made, kept in the
+    /// exchange so that every later ask gets the same bytes; `prefer` orders the codecs.
+    fn answer_pending(
+        &mut self,
+        local: &LocalMedia,
+        offerer: MediaSide,
+        prefer: Option<&[CodecKind]>,
+    ) -> Result<(Vec<u8>, Option<Negotiated>), AnchorError> {
+        let Some(offer_in) = self.pending.as_ref().map(|p| p.offer_in.clone()) else {
+            return Err(AnchorError::NoOffer);
+        };
+        let ports = ports_for(&offer_in, self.ports[offerer.index()]);
         let mut result = Err(AnchorError::NoOffer);
-        let desc = self.versioned_try(from, |origin| match sdp::answer(&offer_in, &local.caps, local.addr, &ports, origin, None) {
+        let desc = self.versioned_try(offerer, |origin| match sdp::answer(&offer_in, &local.caps, local.addr, &ports, origin, prefer) {
             Ok((desc, negs)) => {
                 result = Ok(first_audio(&negs).cloned());
                 Some(desc)
@@ -212,8 +207,7 @@ impl Anchor {
         if let Some(p) = self.pending.as_mut() {
             p.answer_out = Some((bytes.clone(), ours.clone()));
         }
-        self.set_leg(from, ours.as_ref(), local);
-        Ok(bytes)
+        Ok((bytes, ours))
     }
 
     /// A fresh offer from the switch to `to` after the other leg was answered locally: the
