@@ -158,7 +158,7 @@ impl CallMedia {
                 }
             }
             self.leave_local();
-            match Endpoint::new(now, a, ssrc_for(self.id, 30), self.cfg.opus_complexity) {
+            match Endpoint::new(a, ssrc_for(self.id, 30), self.cfg.opus_complexity) {
                 Ok(mut ep) => {
                     ep.start(now);
                     if let Some((seq, src)) = self.pending_play.take() {

@@ -28,6 +28,7 @@ use crate::jitter::{JitterBuffer, JitterConfig, PacketInfo, Pop};
 
 use super::LegParams;
 use super::frame_clock::FrameClock;
+use super::packet_queue::PacketQueue;
 
 /// The rate prompts are stored at.
 pub const PROMPT_RATE: u32 = 8000;
@@ -37,8 +38,6 @@ pub const MAX_RECORD: Duration = Duration::from_secs(600);
 const SILENCE_RMS: f64 = 130.0;
 /// Trailing silence kept at the end of a recording stopped by silence.
 const KEEP_SILENCE: Duration = Duration::from_millis(300);
-const QUEUE: usize = 4;
-const MTU: usize = 1500;
 
 /// What the switch plays to the caller.
 #[derive(Debug, Clone, PartialEq)]
@@ -146,17 +145,13 @@ pub(crate) struct Endpoint {
     ts: u32,
     ts_step: u32,
     marker_next: bool,
-    queue: Box<[u8]>,
-    slot: usize,
-    queue_meta: [(usize, u16, u32, usize); QUEUE],
-    queue_head: usize,
-    queue_len: usize,
+    queue: PacketQueue,
     events: Vec<EndpointEvent>,
 }
 
 impl Endpoint {
     /// An endpoint for leg `a`, starting silent at `now`.
-    pub(crate) fn new(now: Instant, a: &LegParams, ssrc: u32, opus_complexity: i32) -> Result<Endpoint, CodecError> {
+    pub(crate) fn new(a: &LegParams, ssrc: u32, opus_complexity: i32) -> Result<Endpoint, CodecError> {
         // Opus runs at 16 kHz here: prompts and tones have nothing above 8 kHz to code.
         let decoder = switchyard_codecs::codec::decoder_at(a.codec, 16000)?;
         let encoder = switchyard_codecs::codec::encoder_at(a.codec, 16000, opus_complexity)?;
@@ -184,17 +179,11 @@ impl Endpoint {
         };
         let per_tick = (rate * tick_ms as u32 / 1000) as usize;
         let frame = (rate * a.ptime_ms / 1000) as usize;
-        let slot = match a.codec {
-            CodecKind::Pcmu | CodecKind::Pcma | CodecKind::G722 => (12 + 8 * a.ptime_ms as usize).clamp(64, MTU),
-            CodecKind::Opus => (12 + 20 * a.ptime_ms as usize).clamp(64, MTU),
-            _ => MTU,
-        };
         let detector = if a.telephone_event.is_none() {
             DtmfDetector::new(decoder.sample_rate()).ok().map(Box::new)
         } else {
             None
         };
-        let _ = now;
         Ok(Endpoint {
             codec: a.codec,
             pt: a.pt,
@@ -222,11 +211,7 @@ impl Endpoint {
             ts: ssrc.rotate_left(7),
             ts_step: a.codec.rtp_clock_rate() * a.ptime_ms / 1000,
             marker_next: true,
-            queue: vec![0; QUEUE * slot].into_boxed_slice(),
-            slot,
-            queue_meta: [(0, 0, 0, 0); QUEUE],
-            queue_head: 0,
-            queue_len: 0,
+            queue: PacketQueue::for_codec(a.codec, a.ptime_ms),
             events: Vec::new(),
         })
     }
@@ -441,9 +426,6 @@ impl Endpoint {
     }
 
     fn push_audio(&mut self) {
-        if self.queue_len == QUEUE {
-            return;
-        }
         let fields = crate::rtp::HeaderFields {
             payload_type: self.pt,
             marker: self.marker_next,
@@ -451,17 +433,15 @@ impl Endpoint {
             timestamp: self.ts,
             ssrc: self.ssrc,
         };
-        let i = (self.queue_head + self.queue_len) % QUEUE;
-        let buf = &mut self.queue[i * self.slot..(i + 1) * self.slot];
+        let Some(buf) = self.queue.free_slot() else { return };
         let (seq, ts) = (self.seq, self.ts);
         self.ts = self.ts.wrapping_add(self.ts_step);
         let Ok(hdr) = crate::rtp::write_header(buf, &fields) else { return };
         match self.encoder.encode(&self.fifo[..self.frame], &mut buf[hdr..]) {
             Ok(len) => {
                 self.marker_next = false;
-                self.queue_meta[i] = (hdr + len, seq, ts, len);
+                self.queue.commit((hdr + len, seq, ts, len));
                 self.seq = self.seq.wrapping_add(1);
-                self.queue_len += 1;
             }
             Err(e) => tracing::debug!(error = %e, "encode failed; frame skipped"),
         }
@@ -469,17 +449,7 @@ impl Endpoint {
 
     /// The next packet for A, copied into `buf`: (length, seq, timestamp, payload bytes).
     pub(crate) fn poll_packet(&mut self, buf: &mut [u8]) -> Option<(usize, u16, u32, usize)> {
-        if self.queue_len == 0 {
-            return None;
-        }
-        let slot = self.queue_head;
-        self.queue_head = (self.queue_head + 1) % QUEUE;
-        self.queue_len -= 1;
-        let (len, seq, ts, payload) = self.queue_meta[slot];
-        let len = len.min(buf.len());
-        let at = slot * self.slot;
-        buf[..len].copy_from_slice(&self.queue[at..at + len]);
-        Some((len, seq, ts, payload))
+        self.queue.pop_into(buf)
     }
 }
 
@@ -548,7 +518,7 @@ mod tests {
     #[test]
     fn plays_a_clip_then_silence_and_reports_done() {
         let t0 = origin();
-        let mut e = Endpoint::new(t0, &leg(CodecKind::Pcmu, 0, Some(101)), 7, 5).expect("pcmu");
+        let mut e = Endpoint::new(&leg(CodecKind::Pcmu, 0, Some(101)), 7, 5).expect("pcmu");
         let clip: Arc<[i16]> = (0..800).map(|i| if i % 2 == 0 { 8000 } else { -8000 }).collect::<Vec<_>>().into();
         e.play(
             t0,
@@ -572,7 +542,7 @@ mod tests {
     #[test]
     fn a_tone_with_a_duration_ends_and_a_looped_clip_does_not() {
         let t0 = origin();
-        let mut e = Endpoint::new(t0, &leg(CodecKind::G722, 9, None), 7, 5).expect("g722");
+        let mut e = Endpoint::new(&leg(CodecKind::G722, 9, None), 7, 5).expect("g722");
         e.play(
             t0,
             1,
@@ -603,7 +573,7 @@ mod tests {
     #[test]
     fn records_until_silence_and_trims_it() {
         let t0 = origin();
-        let mut e = Endpoint::new(t0, &leg(CodecKind::Pcmu, 0, Some(101)), 7, 5).expect("pcmu");
+        let mut e = Endpoint::new(&leg(CodecKind::Pcmu, 0, Some(101)), 7, 5).expect("pcmu");
         e.record(t0, 9, Duration::from_secs(10), Some(Duration::from_secs(1)));
         // One second of a loud tone, then silence.
         let tone: Vec<i16> = (0..8000).map(|i| ((i as f64 * 0.3).sin() * 8000.0) as i16).collect();

@@ -24,6 +24,7 @@ mod anchor;
 mod call_media;
 mod dtmf;
 mod frame_clock;
+mod packet_queue;
 pub mod endpoint;
 mod ports;
 pub mod prompt;

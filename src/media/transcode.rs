@@ -21,18 +21,13 @@ use crate::jitter::{JitterBuffer, JitterConfig, PacketInfo, Pop};
 
 use super::LegParams;
 use super::frame_clock::FrameClock;
+use super::packet_queue::PacketQueue;
 use super::dtmf::{DigitTracker, digit_event_code};
 
-/// Packets waiting to be sent (a tick makes at most one audio packet and a
-/// few event packets).
-const QUEUE: usize = 4;
 /// Shortest digit sent on (Q.24 receivers need 40 ms; a margin above it).
 const MIN_DIGIT_MS: u32 = 60;
 /// Longest digit: a press whose end packets were all lost stops here.
 const MAX_DIGIT_MS: u32 = 5000;
-const MTU: usize = 1500;
-/// Room per millisecond of an Opus packet this switch encodes.
-const OPUS_BYTES_PER_MS: usize = 20;
 
 /// The PCM rate an Opus side works at: the other side's rate when that is
 /// narrower (nothing above its band exists to code), 48 kHz otherwise.
@@ -84,13 +79,7 @@ pub(crate) struct Transcoder {
     events: Option<EventSender>,
     /// Timestamp the event being sent started at, to tell the sender how far it is.
     event_ts: u32,
-    /// `QUEUE` packets of `slot` bytes each, back to back.
-    queue: Box<[u8]>,
-    /// Room per queued packet: a header and Y's largest audio payload.
-    slot: usize,
-    queue_meta: [(usize, u16, u32, usize); QUEUE],
-    queue_head: usize,
-    queue_len: usize,
+    queue: PacketQueue,
 }
 
 impl Transcoder {
@@ -135,16 +124,6 @@ impl Transcoder {
         let per_tick_in = (in_rate * tick_ms / 1000) as usize;
         let per_tick_out = (out_rate * tick_ms / 1000) as usize;
         let frame_out = (out_rate * to.ptime_ms / 1000) as usize;
-        // A queued packet holds a header and one frame for Y: G.711 and
-        // G.722 take a byte per 8 kHz sample (events, 4 bytes, fit too);
-        // Opus gets 20 bytes per ms (160 kbit/s, the encoder keeps its
-        // packets within the room it is given; voice needs a tenth of it);
-        // L16 a whole MTU.
-        let slot = match to.codec {
-            CodecKind::Pcmu | CodecKind::Pcma | CodecKind::G722 => (12 + 8 * to.ptime_ms as usize).clamp(64, MTU),
-            CodecKind::Opus => (12 + OPUS_BYTES_PER_MS * to.ptime_ms as usize).clamp(64, MTU),
-            _ => MTU,
-        };
         let detector = if from.telephone_event.is_none() && to.telephone_event.is_some() {
             DtmfDetector::new(in_rate).ok().map(Box::new)
         } else {
@@ -182,11 +161,7 @@ impl Transcoder {
             // Updates every packet interval at -10 dBm0 (RFC 4733 §2.5.1.2).
             events: to.telephone_event.map(|_| EventSender::new(to.codec.rtp_clock_rate() * to.ptime_ms / 1000, 10)),
             event_ts: 0,
-            queue: vec![0; QUEUE * slot].into_boxed_slice(),
-            slot,
-            queue_meta: [(0, 0, 0, 0); QUEUE],
-            queue_head: 0,
-            queue_len: 0,
+            queue: PacketQueue::for_codec(to.codec, to.ptime_ms),
         })
     }
 
@@ -344,33 +319,19 @@ impl Transcoder {
         self.ts = self.ts.wrapping_add(self.ts_step);
     }
 
-    /// The next free queue slot's index and bytes, if any.
-    fn free_slot(&mut self) -> Option<(usize, &mut [u8])> {
-        if self.queue_len == QUEUE {
-            return None;
-        }
-        let i = (self.queue_head + self.queue_len) % QUEUE;
-        Some((i, &mut self.queue[i * self.slot..(i + 1) * self.slot]))
-    }
-
     /// Encodes the frame at the front of the FIFO straight into a queue
     /// slot, behind the header (no intermediate buffer, no copy).
     fn push_audio(&mut self) {
         let marker = self.marker_next;
         let fields = crate::rtp::HeaderFields { payload_type: self.to_pt, marker, seq: self.seq, timestamp: self.ts, ssrc: self.ssrc };
         let (seq, ts) = (self.seq, self.ts);
-        if self.queue_len == QUEUE {
-            return;
-        }
-        let i = (self.queue_head + self.queue_len) % QUEUE;
-        let buf = &mut self.queue[i * self.slot..(i + 1) * self.slot];
+        let Some(buf) = self.queue.free_slot() else { return };
         let Ok(hdr) = crate::rtp::write_header(buf, &fields) else { return };
         match self.encoder.encode(&self.fifo[..self.frame_out], &mut buf[hdr..]) {
             Ok(len) => {
                 self.marker_next = false;
-                self.queue_meta[i] = (hdr + len, seq, ts, len);
+                self.queue.commit((hdr + len, seq, ts, len));
                 self.seq = self.seq.wrapping_add(1);
-                self.queue_len += 1;
             }
             Err(e) => tracing::debug!(error = %e, "encode failed; frame skipped"),
         }
@@ -378,29 +339,18 @@ impl Transcoder {
 
     fn push_packet(&mut self, pt: u8, marker: bool, ts: u32, payload: &[u8]) {
         let (seq, ssrc) = (self.seq, self.ssrc);
-        let Some((i, buf)) = self.free_slot() else { return };
+        let Some(buf) = self.queue.free_slot() else { return };
         let Ok(hdr) = crate::rtp::write_header(buf, &crate::rtp::HeaderFields { payload_type: pt, marker, seq, timestamp: ts, ssrc }) else {
             return;
         };
         let Some(end) = hdr.checked_add(payload.len()).filter(|&e| e <= buf.len()) else { return };
         buf[hdr..end].copy_from_slice(payload);
-        self.queue_meta[i] = (end, seq, ts, payload.len());
+        self.queue.commit((end, seq, ts, payload.len()));
         self.seq = self.seq.wrapping_add(1);
-        self.queue_len += 1;
     }
 
     /// The next packet for Y, copied into `buf`: (length, seq, timestamp, payload bytes).
     pub(crate) fn poll_packet(&mut self, buf: &mut [u8]) -> Option<(usize, u16, u32, usize)> {
-        if self.queue_len == 0 {
-            return None;
-        }
-        let slot = self.queue_head;
-        self.queue_head = (self.queue_head + 1) % QUEUE;
-        self.queue_len -= 1;
-        let (len, seq, ts, payload) = self.queue_meta[slot];
-        let len = len.min(buf.len());
-        let at = slot * self.slot;
-        buf[..len].copy_from_slice(&self.queue[at..at + len]);
-        Some((len, seq, ts, payload))
+        self.queue.pop_into(buf)
     }
 }
