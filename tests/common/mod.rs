@@ -697,28 +697,10 @@ pub fn baresip_command(port: u16, command: &str, params: Option<&str>, timeout: 
 /// source; the call would end when the file ends, so make it longer than the call).
 pub fn write_tone_wav(path: &Path, secs: u32) {
     let rate = 8000u32;
-    let n = rate * secs;
-    let mut data = Vec::with_capacity(n as usize * 2);
-    for i in 0..n {
-        let t = f64::from(i) / f64::from(rate);
-        let v = ((t * 440.0 * std::f64::consts::TAU).sin() * 8000.0) as i16;
-        data.extend_from_slice(&v.to_le_bytes());
-    }
-    let mut wav = Vec::with_capacity(44 + data.len());
-    wav.extend_from_slice(b"RIFF");
-    wav.extend_from_slice(&(36 + data.len() as u32).to_le_bytes());
-    wav.extend_from_slice(b"WAVEfmt ");
-    wav.extend_from_slice(&16u32.to_le_bytes());
-    wav.extend_from_slice(&1u16.to_le_bytes()); // PCM
-    wav.extend_from_slice(&1u16.to_le_bytes()); // mono
-    wav.extend_from_slice(&rate.to_le_bytes());
-    wav.extend_from_slice(&(rate * 2).to_le_bytes());
-    wav.extend_from_slice(&2u16.to_le_bytes());
-    wav.extend_from_slice(&16u16.to_le_bytes());
-    wav.extend_from_slice(b"data");
-    wav.extend_from_slice(&(data.len() as u32).to_le_bytes());
-    wav.extend_from_slice(&data);
-    fs::write(path, wav).expect("write wav");
+    let tone: Vec<i16> = (0..rate * secs)
+        .map(|i| ((f64::from(i) / f64::from(rate) * 440.0 * std::f64::consts::TAU).sin() * 8000.0) as i16)
+        .collect();
+    switchyard::media::wav::write(path, &tone, rate).expect("write wav");
 }
 
 /// MD5 as lowercase hex.

@@ -514,26 +514,9 @@ pub fn time_warp(segs: &[Segment]) -> (f64, f64) {
     (squeezed as f64 / 8.0, stretched as f64 / 8.0)
 }
 
-/// Writes mono 16-bit PCM as a WAV file.
+/// Writes mono 16-bit PCM as a WAV file (the switch's own writer: the files are test input).
 pub fn write_wav(path: &Path, rate: u32, samples: &[i16]) {
-    let data_len = (samples.len() * 2) as u32;
-    let mut wav = Vec::with_capacity(44 + samples.len() * 2);
-    wav.extend_from_slice(b"RIFF");
-    wav.extend_from_slice(&(36 + data_len).to_le_bytes());
-    wav.extend_from_slice(b"WAVEfmt ");
-    wav.extend_from_slice(&16u32.to_le_bytes());
-    wav.extend_from_slice(&1u16.to_le_bytes()); // PCM
-    wav.extend_from_slice(&1u16.to_le_bytes()); // mono
-    wav.extend_from_slice(&rate.to_le_bytes());
-    wav.extend_from_slice(&(rate * 2).to_le_bytes());
-    wav.extend_from_slice(&2u16.to_le_bytes());
-    wav.extend_from_slice(&16u16.to_le_bytes());
-    wav.extend_from_slice(b"data");
-    wav.extend_from_slice(&data_len.to_le_bytes());
-    for s in samples {
-        wav.extend_from_slice(&s.to_le_bytes());
-    }
-    fs::write(path, wav).expect("write wav");
+    switchyard::media::wav::write(path, samples, rate).expect("write wav");
 }
 
 /// The audio of the `pt` packets in `pkts` (one stream, in the order sent), decoded with
