@@ -344,11 +344,10 @@ fn caller_hanging_up_during_a_recording_keeps_the_audio() {
     );
 }
 
-#[test]
-fn refer_from_the_called_party_moves_the_caller_to_the_new_number() {
-    let mut net = net();
-    let inv = invite(CARRIER, "+15550100", "9000").remove("Content-Type");
-    let mut inv = inv;
+/// A call from the carrier to 9000, which the plan bridges straight to OUT2, answered and
+/// ACKed: (A's dialog, B's dialog).
+fn bridged_to_9000(net: &mut Net) -> (Dlg, Dlg) {
+    let mut inv = invite(CARRIER, "+15550100", "9000").remove("Content-Type");
     inv.body.clear();
     let inv = inv.sdp(&sdp("a", "10.1.1.1", 40000));
     net.send(CARRIER, &inv.render());
@@ -356,11 +355,17 @@ fn refer_from_the_called_party_moves_the_caller_to_the_new_number() {
     let ok = reply(&b_inv, 200, "OK", B_TAG, OUT2).sdp(&sdp("b", "10.2.2.2", 50000));
     net.send(OUT2, &ok.render());
     let a_ok = net.take().resp(CARRIER, 200).clone();
-    let mut a = Dlg::uac(&inv, &a_ok, CARRIER);
+    let a = Dlg::uac(&inv, &a_ok, CARRIER);
     net.send(CARRIER, &a.ack(1).render());
     assert!(net.take().one_to(OUT2).is_req("ACK"));
     net.take_media();
-    let mut b = Dlg::uas(&b_inv, &ok, OUT2);
+    (a, Dlg::uas(&b_inv, &ok, OUT2))
+}
+
+#[test]
+fn refer_from_the_called_party_moves_the_caller_to_the_new_number() {
+    let mut net = net();
+    let (mut a, mut b) = bridged_to_9000(&mut net);
     // The agent transfers the caller to 8005.
     let refer = b
         .request("REFER")
@@ -422,19 +427,7 @@ fn refer_from_the_called_party_moves_the_caller_to_the_new_number() {
 #[test]
 fn refer_to_a_number_the_plan_does_not_know_is_refused_and_the_call_stays() {
     let mut net = net();
-    let inv = invite(CARRIER, "+15550100", "9000").remove("Content-Type");
-    let mut inv = inv;
-    inv.body.clear();
-    let inv = inv.sdp(&sdp("a", "10.1.1.1", 40000));
-    net.send(CARRIER, &inv.render());
-    let b_inv = net.take().req(OUT2, "INVITE").clone();
-    let ok = reply(&b_inv, 200, "OK", B_TAG, OUT2).sdp(&sdp("b", "10.2.2.2", 50000));
-    net.send(OUT2, &ok.render());
-    let a_ok = net.take().resp(CARRIER, 200).clone();
-    let a = Dlg::uac(&inv, &a_ok, CARRIER);
-    net.send(CARRIER, &a.ack(1).render());
-    net.take();
-    let mut b = Dlg::uas(&b_inv, &ok, OUT2);
+    let (_a, mut b) = bridged_to_9000(&mut net);
     net.send(OUT2, &b.request("REFER").h("Refer-To", "<sip:5555@127.0.0.1>").render());
     let out = net.take();
     assert!(out.resp(OUT2, 404).cseq().ends_with("REFER"), "{out:?}");
