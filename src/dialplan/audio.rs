@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::media::prompt;
 
@@ -38,16 +38,23 @@ pub struct PromptAudio {
 }
 
 impl PromptAudio {
-    /// The embedded plan's prompts.
+    /// The embedded plan's prompts: decoded on first use, shared after (the samples are
+    /// not copied). Calls fall back on its music on hold, so this runs on the signalling
+    /// core and must not decode every time.
     pub fn embedded() -> PromptAudio {
-        let mut a = PromptAudio::default();
-        for (name, bytes) in EMBEDDED {
-            // Built in and decoded by a unit test: a failure here is a broken build.
-            if let Ok(d) = prompt::decode_bytes(name, bytes, "wav") {
-                a.map.insert((*name).to_owned(), prompt::resample(&d.samples, d.rate, RATE).into());
-            }
-        }
-        a
+        static DECODED: OnceLock<PromptAudio> = OnceLock::new();
+        DECODED
+            .get_or_init(|| {
+                let mut a = PromptAudio::default();
+                for (name, bytes) in EMBEDDED {
+                    // Built in and decoded by a unit test: a failure here is a broken build.
+                    if let Ok(d) = prompt::decode_bytes(name, bytes, "wav") {
+                        a.map.insert((*name).to_owned(), prompt::resample(&d.samples, d.rate, RATE).into());
+                    }
+                }
+                a
+            })
+            .clone()
     }
 
     /// Every prompt under `dir`; the errors are one line per file that did not load.
@@ -160,6 +167,8 @@ mod tests {
     fn embedded_prompts_decode() {
         let a = PromptAudio::embedded();
         assert_eq!(a.len(), EMBEDDED.len());
+        let again = PromptAudio::embedded();
+        assert!(Arc::ptr_eq(&a.map["demo-welcome"], &again.map["demo-welcome"]), "decoded once, shared");
         let w = a.get("demo-welcome").expect("welcome");
         assert!(w.len() > RATE as usize * 3, "{} samples", w.len());
         assert_eq!(a.class("default").len(), 1);
