@@ -84,9 +84,22 @@ pub(crate) fn media_side(side: Side) -> MediaSide {
     }
 }
 
+/// Whether a Content-Type names `mime` (its parameters and case aside).
+fn content_type_is(ct: Option<&str>, mime: &str) -> bool {
+    ct.is_some_and(|t| t.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case(mime))
+}
+
 /// Whether a Content-Type names SDP.
 pub(crate) fn is_sdp(ct: Option<&str>) -> bool {
-    ct.is_some_and(|t| t.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/sdp"))
+    content_type_is(ct, "application/sdp")
+}
+
+/// The digit and duration (ms) a SIP INFO carries as `application/dtmf-relay`.
+pub(crate) fn info_dtmf(req: &crate::sip::message::Message) -> Option<(char, u32)> {
+    if !content_type_is(req.content_type(), "application/dtmf-relay") {
+        return None;
+    }
+    parse_dtmf_relay(req.body())
 }
 
 impl Engine {
@@ -154,11 +167,7 @@ impl Engine {
     /// true is returned (the INFO is answered here); otherwise the INFO is
     /// relayed as it is.
     pub(in crate::engine) fn media_info_dtmf(&mut self, key: CallKey, from: Side, req: &crate::sip::message::Message) -> bool {
-        let ct = req.content_type().unwrap_or("");
-        if !ct.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/dtmf-relay") {
-            return false;
-        }
-        let Some((digit, duration_ms)) = parse_dtmf_relay(req.body()) else { return false };
+        let Some((digit, duration_ms)) = info_dtmf(req) else { return false };
         let Some(plane) = self.media.as_mut() else { return false };
         let Some(anchor) = self.calls.get(&key).and_then(|c| c.anchor.as_ref()) else { return false };
         let to = media_side(from).other();

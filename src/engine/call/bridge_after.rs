@@ -18,7 +18,7 @@ use crate::engine::Engine;
 impl Engine {
     /// A `bridge` after the switch answered: B legs get the switch's own offer (A's codecs
     /// first), and A hears ringback unless music or a tone was started for it.
-    pub(in crate::engine) fn ivr_bridge(&mut self, _now: Instant, key: CallKey) {
+    pub(in crate::engine) fn ivr_bridge(&mut self, key: CallKey) {
         let Some(call) = self.calls.get_mut(&key) else { return };
         let (Some(plane), Some(anchor)) = (self.media.as_mut(), call.anchor.as_mut()) else {
             return;
@@ -118,15 +118,7 @@ impl Engine {
                 self.send_response(now, id, bytes);
             }
             Method::Info => {
-                let digit = crate::engine::media::parse_dtmf_relay(req.body()).filter(|_| {
-                    req.content_type()
-                        .unwrap_or("")
-                        .split(';')
-                        .next()
-                        .unwrap_or("")
-                        .trim()
-                        .eq_ignore_ascii_case("application/dtmf-relay")
-                });
+                let digit = crate::engine::media::info_dtmf(req);
                 self.reply(now, id, req, 200, "OK");
                 if let Some((d, _)) = digit {
                     self.ivr_digit(now, key, d);

@@ -241,7 +241,7 @@ impl Engine {
             Action::Record { file, beep, max, silence } => {
                 let name = file.as_ref().map(|t| expand(key, self, t));
                 let to = self.record_to(now, key, name, *max, *silence);
-                self.ivr_record(now, key, to, *beep);
+                self.ivr_record(key, to, *beep);
             }
             Action::Voicemail(mailbox) => {
                 let mailbox = safe_name(&expand(key, self, mailbox));
@@ -262,7 +262,7 @@ impl Engine {
                     silence: Some(VOICEMAIL_SILENCE),
                     at_ms,
                 };
-                self.ivr_record(now, key, to, true);
+                self.ivr_record(key, to, true);
             }
             Action::Webhook { url, timeout, .. } => {
                 let url = expand(key, self, url);
@@ -416,7 +416,7 @@ impl Engine {
         }
     }
 
-    fn ivr_record(&mut self, now: Instant, key: CallKey, to: RecordTo, beep: bool) {
+    fn ivr_record(&mut self, key: CallKey, to: RecordTo, beep: bool) {
         if beep {
             let src = Source::Tone {
                 plan: tone_plan(crate::dialplan::ToneKind::Beep),
@@ -425,10 +425,10 @@ impl Engine {
             self.ivr_play(key, src, Wait::Beep(to));
             return;
         }
-        self.ivr_start_recording(now, key, to);
+        self.ivr_start_recording(key, to);
     }
 
-    fn ivr_start_recording(&mut self, _now: Instant, key: CallKey, to: RecordTo) {
+    fn ivr_start_recording(&mut self, key: CallKey, to: RecordTo) {
         self.ivr_play(key, Source::Silence, Wait::Recording);
         let Some(call) = self.calls.get_mut(&key) else { return };
         let (Some(ivr), Some(anchor)) = (call.ivr.as_mut(), call.anchor.as_ref()) else {
@@ -562,7 +562,7 @@ impl Engine {
         }
         match std::mem::replace(&mut ivr.wait, Wait::Nothing) {
             Wait::Played => self.plan_next(now, key, None),
-            Wait::Beep(to) => self.ivr_start_recording(now, key, to),
+            Wait::Beep(to) => self.ivr_start_recording(key, to),
             w @ (Wait::Menu(_) | Wait::Read(..)) => {
                 ivr.wait = w;
                 self.ivr_with_run(key, |m| m.handle_prompt_done(now), |r| r.handle_prompt_done(now));

@@ -212,7 +212,7 @@ impl Engine {
             Routing::Media(step) => self.ivr_exec(now, key, step),
             Routing::Ring(p) => {
                 if self.ivr_answered(key) {
-                    self.ivr_bridge(now, key);
+                    self.ivr_bridge(key);
                 }
                 self.start_planned(now, key, p);
             }
