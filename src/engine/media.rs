@@ -130,9 +130,7 @@ impl Engine {
                 }
             }
         }
-        while let Some(c) = anchor.poll_command() {
-            plane.out.push_back(c);
-        }
+        plane.drain(&mut anchor);
         Ok((Some(anchor), offer))
     }
 
@@ -156,9 +154,7 @@ impl Engine {
             SdpRole::Offer => anchor.offer(&plane.local, side, body),
             SdpRole::Answer => anchor.answer(&plane.local, side, body),
         };
-        while let Some(c) = anchor.poll_command() {
-            plane.out.push_back(c);
-        }
+        plane.drain(anchor);
         out.map(Some)
     }
 
