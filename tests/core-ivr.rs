@@ -278,6 +278,8 @@ fn a_failed_or_invalid_webhook_runs_its_failure_block() {
         Err("connection refused".to_owned()),
         Ok(b"not json".to_vec()),
         Ok(br#"{"actions": ["goto nowhere-at-all"]}"#.to_vec()),
+        // `$1` is a capture: a reply may not set it, as `set` may not.
+        Ok(br#"{"set": {"1": "x"}}"#.to_vec()),
     ] {
         let mut net = net();
         let (_a, id, _) = answered(&mut net, "7000");

@@ -371,11 +371,14 @@ fn target(a: &Args<'_>, d: &mut Diags) -> (Option<String>, Template) {
     }
 }
 
+/// A name `set` (and a webhook's reply) may give a variable: letters, digits and `_`, not
+/// starting with a digit (`$1`..`$9` are a pattern's captures).
+pub fn is_var_name(s: &str) -> bool {
+    !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') && !s.starts_with(|c: char| c.is_ascii_digit())
+}
+
 fn var_name(w: &Word, d: &mut Diags) -> String {
-    if w.text.is_empty()
-        || !w.text.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-        || w.text.starts_with(|c: char| c.is_ascii_digit())
-    {
+    if !is_var_name(&w.text) {
         d.at(&w.pos, format!("`{}` is not a variable name (letters, digits, `_`)", w.text));
     }
     w.text.clone()

@@ -21,7 +21,7 @@ mod syntax;
 mod template;
 mod walk;
 
-pub use action::{Action, BridgeTarget, Cause, HuntMode, Menu, Step, ToneKind};
+pub use action::{Action, BridgeTarget, Cause, HuntMode, Menu, Step, ToneKind, is_var_name};
 pub use error::{Diagnostic, DialplanError, Pos};
 pub use plan::{Context, EMBEDDED, Extension, Origin, PROMPT_EXTENSIONS, Plan};
 pub use template::{Template, Vars};

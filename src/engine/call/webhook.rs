@@ -96,7 +96,7 @@ fn apply_reply(s: &mut crate::dialplan::Session, body: &[u8]) -> Result<usize, S
     if let Some(set) = obj.get("set") {
         let set = set.as_object().ok_or("`set` is not an object")?;
         for (k, v) in set {
-            if k.is_empty() || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            if !crate::dialplan::is_var_name(k) {
                 return Err(format!("`set`: `{k}` is not a variable name"));
             }
             let v = match v {
