@@ -112,7 +112,7 @@ fn main() -> ExitCode {
             Ok(cfg) => match resolve_trunks(&cfg).and_then(|_| check_tls(&cfg)) {
                 Ok(_) => {
                     println!("{}: ok ({} users, {} trunks, {} routes)", name(config.as_ref()), cfg.users.len(), cfg.trunks.len(), cfg.routes.len());
-                    match load_plan(&cfg, dialplan.as_ref()) {
+                    match load_plan(&cfg, dialplan.as_ref(), false) {
                         Ok(Some(plan)) => {
                             let n: usize = plan.contexts_len();
                             println!("{}: ok ({n} contexts)", plan.files.join(", "));
@@ -165,12 +165,19 @@ fn main() -> ExitCode {
 /// The plan a configuration names (or `over` instead), with its trunk and prompt
 /// references checked: every problem as `file:line:col: message`.
 /// `None` when the configuration has no dialplan (it routes by `[[routes]]`).
-fn load_plan(cfg: &Config, over: Option<&PathBuf>) -> Result<Option<Plan>, DialplanError> {
-    let plan = match (over, &cfg.server.dialplan) {
+/// With `audio` (to run it), every prompt of the plan is decoded first, and the check of
+/// the prompts it names does not decode them again.
+fn load_plan(cfg: &Config, over: Option<&PathBuf>, audio: bool) -> Result<Option<Plan>, DialplanError> {
+    let mut plan = match (over, &cfg.server.dialplan) {
         (Some(p), _) | (None, Some(DialplanSource::Path(p))) => Plan::load(p)?,
         (None, Some(DialplanSource::Embedded)) => Plan::embedded()?,
         (None, None) => return Ok(None),
     };
+    if audio {
+        for e in plan.load_audio() {
+            tracing::warn!("{e}");
+        }
+    }
     let missing = plan.check_refs(&|t| cfg.trunk(t).is_some());
     if missing.is_empty() { Ok(Some(plan)) } else { Err(DialplanError::Invalid(missing)) }
 }
@@ -191,7 +198,7 @@ fn route_cmd(
             return ExitCode::from(1);
         }
     };
-    let plan = match load_plan(&cfg, dialplan) {
+    let plan = match load_plan(&cfg, dialplan, false) {
         Ok(Some(p)) => Arc::new(p),
         Ok(None) => {
             eprintln!("{}: no dialplan set (server.dialplan); pass --dialplan PATH", name(config));
@@ -342,16 +349,9 @@ fn run(cfg: Config, path: Option<PathBuf>) -> Result<()> {
     init_tracing(&cfg);
     tracing::info!(config = %name(path.as_ref()), version = env!("CARGO_PKG_VERSION"), "starting");
     let trunks = resolve_trunks(&cfg)?;
-    let mut plan = load_plan(&cfg, None).map_err(|e| anyhow::anyhow!("dialplan not loaded:\n{e}"))?;
-    if let Some(p) = plan.as_mut() {
-        for e in p.load_audio() {
-            tracing::warn!("{e}");
-        }
-        tracing::info!(prompts = p.audio.len(), "dialplan loaded");
-    }
-    let plan = plan.map(Arc::new);
+    let plan = load_plan(&cfg, None, true).map_err(|e| anyhow::anyhow!("dialplan not loaded:\n{e}"))?.map(Arc::new);
     if let Some(p) = &plan {
-        tracing::info!(files = %p.files.join(", "), contexts = p.contexts_len(), "dialplan loaded");
+        tracing::info!(files = %p.files.join(", "), contexts = p.contexts_len(), prompts = p.audio.len(), "dialplan loaded");
     }
     let cfg = Arc::new(cfg);
     let local = LocalAddrs::from_config(&cfg);

@@ -657,13 +657,14 @@ impl Plan {
             for (p, pos) in self.prompt_refs() {
                 match self.prompt_path(&p) {
                     None => d.at(&pos, format!("prompt `{p}` not found in {} (tried {})", dir.display(), PROMPT_EXTENSIONS.join(", "))),
-                    Some(file) => {
-                        // Played only when a caller gets there: a file that does not decode
-                        // must fail the check, not the call.
+                    // Played only when a caller gets there: a file that does not decode must
+                    // fail the check, not the call. Decoded already when loaded to run.
+                    Some(file) if self.audio.get(&p).is_none() => {
                         if let Err(e) = crate::media::prompt::decode(&file) {
                             d.at(&pos, format!("prompt `{p}`: {e}"));
                         }
                     }
+                    Some(_) => {}
                 }
             }
         }

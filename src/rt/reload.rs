@@ -47,11 +47,12 @@ fn fingerprint(path: &Path) -> Fingerprint {
 /// Reads and checks the plan the way `switchyard check` does.
 pub fn load_checked(path: &Path, trunks: &HashSet<String>) -> Result<Plan, DialplanError> {
     let mut plan = Plan::load(path)?;
+    // Decoded first, so that the check of the prompts the plan names reuses them.
+    for e in plan.load_audio() {
+        tracing::warn!("{e}");
+    }
     let missing = plan.check_refs(&|t| trunks.contains(t));
     if missing.is_empty() {
-        for e in plan.load_audio() {
-            tracing::warn!("{e}");
-        }
         Ok(plan)
     } else {
         Err(DialplanError::Invalid(missing))
