@@ -3,8 +3,9 @@
 //! `syntax` splits files into statements; `action`, `condition`, `pattern` and `template`
 //! give them types; `plan` cross-checks a whole directory and indexes each context
 //! (`index`); `walk` runs a plan for one call. The only I/O is reading files:
-//! `Plan::load` reads the plan, `Plan::check_refs` decodes the prompts it names, and
-//! `Plan::load_audio` keeps them decoded (`audio`) for calls to play. Nothing reads a
+//! `Plan::load` reads the plan, `Plan::load_audio` decodes its prompt directory and keeps
+//! it (`audio`) for calls to play, and `Plan::check_refs` decodes each prompt the plan
+//! names that is not kept already (so `check` needs no `load_audio`). Nothing reads a
 //! clock: wall time is passed in.
 //!
 //! The language is described in `dialplans/README.md`; why it is not TOML is in
