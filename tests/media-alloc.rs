@@ -1,14 +1,18 @@
 //! The media data path allocates nothing per packet once a call is steady:
 //! a counting global allocator watches `CallMedia` relay and transcode
-//! 10,000 packets each way after a warm-up.
+//! 10,000 packets each way after a warm-up, and the switch play prompts, tones
+//! and echo to a caller as its endpoint (IVR).
 
 #![allow(unsafe_code)] // a global allocator is unsafe by definition; it only counts
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::net::SocketAddr;
 use std::cell::Cell;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use switchyard::dialplan::ToneKind;
+use switchyard::media::endpoint::{Source, tone_plan};
 use switchyard::media::{CallMedia, LegParams, MediaConfig, MediaId, MediaSide};
 use switchyard::rtp::{HeaderFields, NtpBase, write_header};
 use switchyard_codecs::CodecKind;
@@ -77,9 +81,10 @@ fn packet(buf: &mut [u8], pt: u8, seq: u16, ts: u32, ssrc: u32, payload_len: usi
     h + payload_len
 }
 
-/// Drives `media` with a packet from each side every 20 ms for `n` rounds,
-/// returning the allocations counted over the last `n - warmup` rounds.
-fn drive(media: &mut CallMedia, t0: Instant, pts: [u8; 2], payload_len: usize, n: u32, warmup: u32) -> (u64, u64) {
+/// Drives `media` with a packet from each side (from A only without `pts[1]`) every
+/// 20 ms for `n` rounds, returning the allocations counted over the last `n - warmup`
+/// rounds and the packets sent.
+fn drive(media: &mut CallMedia, t0: Instant, pts: [Option<u8>; 2], payload_len: usize, n: u32, warmup: u32) -> (u64, u64) {
     let a = SocketAddr::from(([127, 0, 0, 1], 40000));
     let b = SocketAddr::from(([127, 0, 0, 1], 50000));
     let mut buf = [0u8; 1500];
@@ -92,6 +97,7 @@ fn drive(media: &mut CallMedia, t0: Instant, pts: [u8; 2], payload_len: usize, n
         }
         let now = t0 + Duration::from_millis(20 * u64::from(i));
         for (side, src, pt, ssrc) in [(MediaSide::A, a, pts[0], 0x1111), (MediaSide::B, b, pts[1], 0x2222)] {
+            let Some(pt) = pt else { continue };
             let len = packet(&mut buf, pt, i as u16, i * 160, ssrc, payload_len);
             if media.handle_rtp(now, side, src, &mut buf[..len]).is_some() {
                 sent += 1;
@@ -124,7 +130,7 @@ fn relay_allocates_nothing_per_packet() {
     m.update(t0, MediaSide::A, leg(CodecKind::Pcmu, 0, 40000));
     m.update(t0, MediaSide::B, leg(CodecKind::Pcmu, 0, 50000));
     assert!(m.is_relay());
-    let (allocs, sent) = drive(&mut m, t0, [0, 0], 160, 11_000, 1_000);
+    let (allocs, sent) = drive(&mut m, t0, [Some(0), Some(0)], 160, 11_000, 1_000);
     assert_eq!(allocs, 0, "allocations while relaying 20,000 packets");
     assert!(sent >= 21_000, "every packet is relayed: {sent}");
 }
@@ -140,8 +146,31 @@ fn transcoding_allocates_nothing_per_packet() {
         m.update(t0, MediaSide::A, leg(a.0, a.1, 40000));
         m.update(t0, MediaSide::B, leg(b.0, b.1, 50000));
         assert!(m.is_transcoding());
-        let (allocs, sent) = drive(&mut m, t0, [a.1, b.1], len, 6_000, 1_000);
+        let (allocs, sent) = drive(&mut m, t0, [Some(a.1), Some(b.1)], len, 6_000, 1_000);
         assert_eq!(allocs, 0, "allocations while transcoding {a:?} <-> {b:?}");
         assert!(sent >= 9_000, "{a:?} <-> {b:?}: transcoded packets sent: {sent}");
+    }
+}
+
+#[test]
+fn ivr_endpoint_allocates_nothing_per_packet() {
+    // A second of a 440 Hz prompt, looped; PCMU plays it as is, G.722 upsampled to 16 kHz.
+    let clip: Arc<[i16]> = (0..8000).map(|i| ((f64::from(i) * 440.0 / 8000.0 * std::f64::consts::TAU).sin() * 8000.0) as i16).collect();
+    let sources = [
+        ("a looped prompt", Source::Clips { clips: vec![clip.clone(), clip], looped: true }),
+        ("ringback", Source::Tone { plan: tone_plan(ToneKind::Ringback), duration: None }),
+        ("echo", Source::Echo),
+    ];
+    for (codec, pt) in [(CodecKind::Pcmu, 0), (CodecKind::G722, 9)] {
+        for (what, src) in &sources {
+            let t0 = Instant::now();
+            let mut m = CallMedia::new(MediaId(3), config(t0), t0);
+            // No telephone-event: the in-band detector runs on every frame from A too.
+            m.update(t0, MediaSide::A, LegParams { telephone_event: None, ..leg(codec, pt, 40000) });
+            m.play(t0, 1, src.clone());
+            let (allocs, sent) = drive(&mut m, t0, [Some(pt), None], 160, 6_000, 1_000);
+            assert_eq!(allocs, 0, "allocations while playing {what} to a {codec:?} caller");
+            assert!(sent >= 4_900, "{codec:?}, {what}: packets sent to the caller: {sent}");
+        }
     }
 }
